@@ -1,0 +1,34 @@
+"""convex_lab: Convex, the reactive backend, rebuilt in Python to live inside a Jupyter kernel.
+
+Start with `App()` (in memory) or `App("lab.duckdb")` (durable); see README.md and API.md.
+"""
+
+from .app import App
+from .errors import (
+    ArgumentValidationError,
+    ConvexError,
+    ConvexSystemError,
+    IndexNotFoundError,
+    InvalidIndexRange,
+    ReturnsValidationError,
+)
+from .schema import define_schema, define_table
+from .validators import v
+from .values import UNSET, Int64
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "ArgumentValidationError",
+    "ConvexError",
+    "ConvexSystemError",
+    "IndexNotFoundError",
+    "Int64",
+    "InvalidIndexRange",
+    "ReturnsValidationError",
+    "UNSET",
+    "define_schema",
+    "define_table",
+    "v",
+]

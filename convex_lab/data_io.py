@@ -1,0 +1,178 @@
+"""Bulk data in and out: `import_rows` (DataFrames and lists of dicts) and the table descriptions
+the SQL surface builds its views from.
+
+Imports are one commit, validated like inserts, but take a batch path: rows are converted before
+the commit lock is taken, and the store and DuckDB are written in bulk.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from . import ids as idlib
+from .engine.database import Commit, Database
+from .engine.persistence import Persistence, TableInfo
+from .engine.transaction import UNLIMITED, Transaction, Write
+from .errors import DurabilityError, SchemaValidationError
+from .values import UNSET, check_document, convex_value, value_size
+
+PROGRESS_THRESHOLD = 50_000  # rows above which import_rows shows a progress bar by default
+
+
+# ---------------------------------------------------------------------------------------------
+# Table descriptions for SQL
+
+
+def table_info(db: Database, name: str) -> TableInfo:
+    from .validators import scalar_column_type
+
+    table = db.store.tables.get(name)
+    if table is None:
+        raise KeyError(f'Table "{name}" does not exist. Existing tables: {", ".join(sorted(db.store.tables)) or "none"}.')
+    fields: list[str] = []
+    types: dict[str, str | None] = {}
+    definition = db.schema.tables.get(name) if db.schema is not None else None
+    validator = definition.document_validator if definition is not None else None
+    declared = getattr(validator, "fields", None) if validator is not None else None
+    if declared:
+        for field, field_validator in declared.items():
+            fields.append(field)
+            types[field] = scalar_column_type(field_validator)
+    for field in table.fields_seen:
+        if field not in types and not field.startswith("_"):
+            fields.append(field)
+            types[field] = None
+    return TableInfo(name=name, number=table.number, fields=fields, column_types=types)
+
+
+def table_infos(db: Database) -> dict[str, TableInfo]:
+    with db.lock:
+        return {name: table_info(db, name) for name in db.store.tables if not name.startswith("_")}
+
+
+# ---------------------------------------------------------------------------------------------
+# Import
+
+
+def _dataframe_records(frame: Any) -> list[dict]:
+    import pandas as pd
+
+    columns = [str(c) for c in frame.columns]
+    for column, dtype in zip(columns, frame.dtypes):
+        if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
+            raise TypeError(
+                f"Column {column!r} holds {dtype} values, which are not a supported Convex type. "
+                "Convert it first, e.g. to epoch milliseconds (df[col].astype('int64') // 10**6) or to ISO strings."
+            )
+    lists = []
+    for column in frame.columns:
+        series = frame[column]
+        values = series.tolist()
+        dtype = series.dtype
+        if pd.api.types.is_float_dtype(dtype) and not isinstance(dtype, pd.api.extensions.ExtensionDtype):
+            lists.append(values)  # numpy floats: NaN stays NaN
+            continue
+        # Missing markers become absent fields: None, pd.NA, NaT (and NaN inside object columns,
+        # which is how pandas spells "missing" there).
+        cleaned = []
+        for value in values:
+            if value is None or value is pd.NA or value is pd.NaT:
+                cleaned.append(UNSET)
+            elif type(value) is float and math.isnan(value) and dtype == object:
+                cleaned.append(UNSET)
+            else:
+                cleaned.append(value)
+        lists.append(cleaned)
+    records = []
+    for row in zip(*lists):
+        records.append({c: v for c, v in zip(columns, row) if v is not UNSET})
+    return records
+
+
+def _records(rows: Any) -> list[dict]:
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover
+        pd = None
+    if pd is not None and isinstance(rows, pd.DataFrame):
+        return _dataframe_records(rows)
+    if isinstance(rows, dict):
+        raise TypeError("import_rows takes a DataFrame or a list of dicts (one per document), not a single dict.")
+    records = list(rows)
+    for i, record in enumerate(records):
+        if type(record) is not dict:
+            raise TypeError(f"import_rows: row {i} is {type(record).__name__}, expected a dict.")
+    return records
+
+
+def import_rows(db: Database, persistence: Persistence, table_name: str, rows: Any, *, progress: bool | None = None) -> list[str]:
+    """Validate and insert many documents as one commit. Returns their ids. Exempt from limits."""
+    records = _records(rows)
+    show = progress if progress is not None else len(records) >= PROGRESS_THRESHOLD
+    iterator: Any = records
+    if show:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(records, desc=f"import {table_name}", unit="rows")
+    schema = db.schema
+    use_schema = schema is not None and table_name in schema.tables
+    converted: list[dict] = []
+    from .validators import ValidationMismatch
+
+    for i, record in enumerate(iterator):
+        try:
+            if use_schema:
+                converted.append(schema.convert_document(table_name, record, db.table_name_of))
+            else:
+                converted.append(convex_value(record))
+        except ValidationMismatch as exc:
+            raise SchemaValidationError(
+                f'Failed to import row {i} into table "{table_name}" because it does not match the schema: {exc.message}'
+            ) from None
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"Row {i}: {exc}") from None
+    if not converted:
+        return []
+    with db.lock:
+        txn = Transaction(db, writable=True, now_ms=db.now(), limits=UNLIMITED)
+        table = txn._writable_table(table_name, create=True)
+        created = list(txn.new_tables)
+        creation_time = max(txn.now_ms, db.last_creation_time)
+        number = table.number
+        docs: list[dict] = []
+        sizes: list[int] = []
+        next_up = math.nextafter
+        inf = math.inf
+        for fields in converted:
+            creation_time = next_up(creation_time, inf)
+            doc = {"_id": idlib.new_id(number, creation_time), "_creationTime": creation_time}
+            doc.update(fields)
+            check_document(doc, table_name)
+            docs.append(doc)
+            sizes.append(value_size(doc))
+        empty = not table.docs
+        if empty:
+            table.bulk_load(docs, sizes)
+        else:
+            for doc, size in zip(docs, sizes):
+                table.put(doc, size, None)
+        ts = max(time.time_ns(), db.last_ts + 1)
+        if db.persistence is not None:
+            try:
+                db.persistence.bulk_insert(table, docs, ts, new_tables=created)
+            except BaseException as exc:
+                for doc in docs:
+                    table.remove(doc)
+                for new_table in created:
+                    db.drop_created_table(new_table.name)
+                raise DurabilityError(
+                    f"The import could not be written to the database file ({type(exc).__name__}: {exc}); nothing was applied."
+                ) from exc
+        db.last_ts = ts
+        db.last_creation_time = creation_time
+        commit = Commit(ts, [Write(table, doc["_id"], None, doc) for doc in docs], created, None)
+        for listener in db.listeners:
+            listener(commit)
+    return [doc["_id"] for doc in docs]

@@ -1,0 +1,282 @@
+"""The coordinator: the commit lock, commit timestamps, group commit, durability, listeners.
+
+Responsibilities:
+- Run every query and mutation under one lock (`self.lock`) for its whole run, so mutations are
+  serializable without OCC and queries never see a transaction in flight (DESIGN.md explains why
+  a narrower lock is not enough under the GIL).
+- Commit: assign the next timestamp, make the commit durable (file-backed apps) before anyone is
+  told, then call the commit listeners in commit order. If the durable write fails, the whole group
+  is rolled back and every caller in it gets the error.
+- Group commit: mutation callers queue jobs; whoever holds the lock runs every queued job and writes
+  them in one DuckDB transaction.
+The store knows nothing of this; `Transaction` is the only thing that writes to it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any, Callable
+
+from .. import ids as idlib
+from ..errors import DurabilityError, SchemaValidationError
+from .store import Store, Table
+from .transaction import UNLIMITED, Limits, Transaction, Write
+
+DEFAULT_LIMITS = Limits(True)
+
+
+class Commit:
+    """One committed transaction: its timestamp (ns) and what it changed."""
+
+    __slots__ = ("ts", "writes", "new_tables", "schema")
+
+    def __init__(self, ts: int, writes: list[Write], new_tables: list[Table], schema: Any) -> None:
+        self.ts = ts
+        self.writes = writes
+        self.new_tables = new_tables
+        self.schema = schema  # the new SchemaDefinition when this commit changed it, else None
+
+    def __repr__(self) -> str:
+        return f"Commit(ts={self.ts}, writes={len(self.writes)})"
+
+
+class _Job:
+    __slots__ = ("fn", "limits", "now_ms", "result", "error", "txn", "commit", "done")
+
+    def __init__(self, fn: Callable[[Transaction], Any], limits: Limits, now_ms: float | None) -> None:
+        self.fn = fn
+        self.limits = limits
+        self.now_ms = now_ms
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.txn: Transaction | None = None
+        self.commit: Commit | None = None
+        self.done = False
+
+
+class Database:
+    """The engine as callers see it: `run_query`, `run_mutation`, `set_schema`, listeners."""
+
+    def __init__(self, persistence: Any = None, limits: bool = True) -> None:
+        self.store = Store(idlib.FIRST_USER_TABLE_NUMBER)
+        # The commit lock. Held for a whole query or mutation run; re-entrant so that engine-level
+        # helpers (schema changes, imports) can nest. Contention is the point: it serialises.
+        self.lock = threading.RLock()
+        self.schema: Any = None
+        self.limits = DEFAULT_LIMITS if limits else UNLIMITED
+        self.last_creation_time = 0.0
+        self.last_ts = 0
+        self.persistence = persistence
+        self.listeners: list[Callable[[Commit], None]] = []
+        self._prefix_tables: dict[str, Table] = {}
+        self._queue: deque[_Job] = deque()
+        self._queue_lock = threading.Lock()
+        self.known_numbers: dict[str, int] = {}  # every table name ever given a number
+
+    # -- tables -----------------------------------------------------------------------------
+    def create_table(self, name: str, number: int | None = None) -> Table:
+        if number is None:
+            number = self.known_numbers.get(name)
+        if number is None:
+            number = max(self.store.next_table_number, max(self.known_numbers.values(), default=0) + 1)
+        table = self.store.create_table(name, number)
+        self.known_numbers[name] = number
+        for prefix in _id_prefixes(number):
+            self._prefix_tables[prefix] = table
+        return table
+
+    def drop_created_table(self, name: str) -> None:
+        table = self.store.tables[name]
+        self.store.drop_table(name)
+        for prefix in _id_prefixes(table.number):
+            self._prefix_tables.pop(prefix, None)
+
+    def table_for_id(self, doc_id: str) -> Table | None:
+        """The table an id string probably belongs to, from its first 4 characters. O(1).
+
+        No validation: a hit must still be confirmed (a document found under that exact id, or a
+        full `ids.decode_id`); a miss means "decode to find out".
+        """
+        return self._prefix_tables.get(doc_id[:4])
+
+    def table_name_of(self, number: int) -> str | None:
+        table = self.store.by_number.get(number)
+        if table is not None:
+            return table.name
+        for name, n in self.known_numbers.items():
+            if n == number:
+                return name
+        return None
+
+    def table_number_if_known(self, name: str) -> int | None:
+        return self.known_numbers.get(name)
+
+    def schema_index_fields(self, table: str, index: str) -> tuple[str, ...] | None:
+        if self.schema is None or table not in self.schema.tables:
+            return None
+        fields = self.schema.tables[table].indexes.get(index)
+        return tuple(fields) if fields is not None else None
+
+    # -- running ----------------------------------------------------------------------------
+    def now(self) -> float:
+        return time.time() * 1000.0
+
+    def run_query(self, fn: Callable[[Transaction], Any], *, limits: Limits | None = None,
+                  now_ms: float | None = None) -> tuple[Any, Transaction]:
+        """Run `fn(txn)` read-only at the newest commit. Acquires the commit lock."""
+        with self.lock:
+            txn = Transaction(self, writable=False, now_ms=self.now() if now_ms is None else now_ms,
+                              limits=limits or self.limits)
+            try:
+                return fn(txn), txn
+            finally:
+                txn.finished = True
+
+    def run_mutation(self, fn: Callable[[Transaction], Any], *, limits: Limits | None = None,
+                     now_ms: float | None = None) -> tuple[Any, Transaction, Commit | None]:
+        """Run `fn(txn)` as a mutation and commit it; returns (result, txn, commit or None).
+
+        Acquires the commit lock. Raises whatever `fn` raised (nothing written), or
+        `DurabilityError` if the commit could not be made durable (nothing applied). Returns only
+        after the commit is durable and every commit listener has run.
+        """
+        job = _Job(fn, limits or self.limits, now_ms)
+        if self.persistence is None:
+            with self.lock:
+                self._run_group([job])
+        else:
+            with self._queue_lock:
+                self._queue.append(job)
+            with self.lock:
+                if not job.done:
+                    with self._queue_lock:
+                        group = list(self._queue)
+                        self._queue.clear()
+                    self._run_group(group)
+        if job.error is not None:
+            raise job.error
+        return job.result, job.txn, job.commit  # type: ignore[return-value]
+
+    def _run_group(self, jobs: list[_Job]) -> None:
+        # Called with the lock held. Runs each job as its own transaction, then makes the group's
+        # commits durable at once, then tells listeners.
+        ts_before, ct_before = self.last_ts, self.last_creation_time
+        ran: list[_Job] = []
+        commits: list[Commit] = []
+        for job in jobs:
+            txn = Transaction(self, writable=True, now_ms=self.now() if job.now_ms is None else job.now_ms,
+                              limits=job.limits)
+            job.txn = txn
+            try:
+                job.result = job.fn(txn)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                txn.rollback()
+                job.error = exc
+                continue
+            txn.finished = True
+            writes = txn.write_set()
+            if writes or txn.new_tables or txn.schema_changed:
+                self.last_ts = ts = max(time.time_ns(), self.last_ts + 1)
+                job.commit = Commit(ts, writes, list(txn.new_tables), self.schema if txn.schema_changed else None)
+                commits.append(job.commit)
+            ran.append(job)
+        if commits and self.persistence is not None:
+            try:
+                self.persistence.write_commits(commits)
+            except BaseException as exc:  # noqa: BLE001
+                for job in reversed(ran):
+                    job.txn.rollback()  # type: ignore[union-attr]
+                self.last_ts, self.last_creation_time = ts_before, ct_before
+                error = DurabilityError(
+                    f"The commit could not be written to the database file ({type(exc).__name__}: {exc}); "
+                    "nothing was applied. Check the disk and the file's permissions, then retry."
+                )
+                error.__cause__ = exc
+                for job in ran:
+                    job.error = error
+                    job.commit = None
+                commits = []
+        try:
+            for commit in commits:
+                for listener in self.listeners:
+                    listener(commit)
+        finally:
+            for job in jobs:
+                job.done = True
+
+    # -- schema -----------------------------------------------------------------------------
+    def set_schema(self, schema: Any) -> bool:
+        """Install `schema` in one commit: check existing data, create tables, backfill and drop
+        indexes. Returns False (and does nothing) when the schema is unchanged. Acquires the lock.
+        """
+        if self.schema is not None and schema is not None and self.schema.fingerprint() == schema.fingerprint():
+            return False
+
+        def apply(txn: Transaction) -> None:
+            self.check_data_against(schema)
+            old_schema = self.schema
+            old_indexes = {name: (t.indexes, t.index_list) for name, t in self.store.tables.items()}
+            txn.undo.append(("schema", (old_schema, old_indexes)))
+            for name in (schema.tables if schema is not None else {}):
+                if name not in self.store.tables:
+                    table = self.create_table(name)
+                    txn.undo.append(("table", name))
+                    txn.new_tables.append(table)
+            self.schema = schema
+            for name, table in self.store.tables.items():
+                definition = schema.tables.get(name) if schema is not None else None
+                table.set_user_indexes(dict(definition.indexes) if definition is not None else {})
+            txn.schema_changed = True
+
+        self.run_mutation(apply, limits=UNLIMITED)
+        return True
+
+    def restore_schema(self, saved: tuple) -> None:
+        """Undo a schema change (called by `Transaction.rollback_to`)."""
+        old_schema, old_indexes = saved
+        self.schema = old_schema
+        for name, (indexes, index_list) in old_indexes.items():
+            table = self.store.tables.get(name)
+            if table is not None:
+                table.indexes, table.index_list = indexes, index_list
+
+    def check_data_against(self, schema: Any) -> None:
+        """Raise SchemaValidationError naming table, document and path if data breaks `schema`."""
+        if schema is None or not schema.schema_validation:
+            return
+        from ..validators import ValidationMismatch
+
+        resolver = self.table_name_of
+        for name in schema.tables:
+            table = self.store.tables.get(name)
+            if table is None:
+                continue
+            for doc in table.docs.values():
+                fields = {k: v for k, v in doc.items() if k != "_id" and k != "_creationTime"}
+                try:
+                    schema.validate_document(name, fields, resolver)
+                except ValidationMismatch as exc:
+                    raise SchemaValidationError(
+                        f'Document with ID "{doc["_id"]}" in table "{name}" does not match the schema: {exc.message}'
+                    ) from None
+
+    def _check(self) -> None:
+        """Assert the store's invariants and the id-prefix map (for tests)."""
+        self.store._check()
+        for prefix, table in self._prefix_tables.items():
+            assert self.store.tables.get(table.name) is table
+            assert prefix in _id_prefixes(table.number)
+
+
+def _id_prefixes(table_number: int) -> list[str]:
+    """The possible first 4 characters of the ids of a table.
+
+    For table numbers 128..16383 (every user and system table) the VInt is 2 bytes = 16 bits, and
+    4 base32 characters hold 20 bits: the table number plus the top 4 bits of the random part, so
+    there are 16 prefixes per table. Other numbers have none and take the decoding path.
+    """
+    if not 128 <= table_number < 16384:
+        return []
+    return [idlib.encode_id(table_number, bytes([hi << 4]) + bytes(15))[:4] for hi in range(16)]

@@ -1,0 +1,645 @@
+"""The query builder: index ranges, order, filters, terminals and pagination cursors.
+
+Each builder object is used once (as in Convex): every call returns a new object and reusing an
+old one raises `QueryReused` with a hint. Index ranges are compiled to one byte interval of the
+index and checked against the index's fields when built. Scans read in small batches from the
+`SortedDict`, resuming after the last key, so user code may write between items of an iteration.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import zlib
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from ..errors import (
+    EvalError,
+    IndexNotFoundError,
+    InvalidArgument,
+    InvalidCursor,
+    InvalidIndexRange,
+    MultiplePaginatedDatabaseQueries,
+    NoDocumentsForPagination,
+    PageSizeTooLarge,
+    QueryReused,
+    UniqueQueryError,
+)
+from ..keys import encode_value, prefix_end, successor
+from ..values import UNSET, Int64, convex_value, display_value
+from .store import BY_CREATION_TIME, BY_ID, Index, field_getter
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .transaction import Transaction
+
+MAX_PAGE_SIZE = 32_000  # numItems above this is PageSizeTooLarge
+SPLIT_RECOMMENDED_ITEMS = 6_144
+_BATCH = 64  # keys fetched per SortedDict slice during a scan
+
+
+# ---------------------------------------------------------------------------------------------
+# Index ranges
+
+
+class IndexRange:
+    """`q.eq(...).gt(...).lt(...)` inside `with_index`: records the expressions, validated later."""
+
+    __slots__ = ("_exprs", "_used")
+
+    def __init__(self, exprs: tuple = ()) -> None:
+        self._exprs = exprs
+        self._used = False
+
+    def _add(self, op: str, field: Any, value: Any) -> "IndexRange":
+        if self._used:
+            raise QueryReused(
+                "IndexRangeBuilder has already been used! Chain your method calls like "
+                "`q => q.eq(...).eq(...)`. See https://docs.convex.dev/using/indexes"
+            )
+        self._used = True
+        if type(field) is not str:
+            raise InvalidIndexRange(f"The field name passed to `q.{op}` must be a string, got {field!r}.")
+        converted = value if value is UNSET else convex_value(value, "")
+        return IndexRange(self._exprs + ((op, field, converted),))
+
+    def eq(self, field: str, value: Any) -> "IndexRange":
+        return self._add("eq", field, value)
+
+    def gt(self, field: str, value: Any) -> "IndexRange":
+        return self._add("gt", field, value)
+
+    def gte(self, field: str, value: Any) -> "IndexRange":
+        return self._add("gte", field, value)
+
+    def lt(self, field: str, value: Any) -> "IndexRange":
+        return self._add("lt", field, value)
+
+    def lte(self, field: str, value: Any) -> "IndexRange":
+        return self._add("lte", field, value)
+
+
+def compile_range(index: Index, exprs: tuple) -> tuple[bytes, bytes | None]:
+    """Check `exprs` against Convex's rules for `index` and return its key interval [lo, hi).
+
+    Rules: eq fields form a prefix of the index fields (in any order); at most one further field,
+    the next one, has bounds; at most one lower and one upper bound. O(fields).
+    """
+    fields = index.full_fields
+    name = f"{index.table}.{index.name}"
+    eqs: dict[str, Any] = {}
+    lower: tuple[str, str, Any] | None = None
+    upper: tuple[str, str, Any] | None = None
+    range_field: str | None = None
+    for op, field, value in exprs:
+        if field not in fields:
+            raise InvalidIndexRange(
+                f"Uh oh! Index range for index {name} uses the field `{field}`, which is not in the index. "
+                f"Fields in the index: {list(fields)}."
+            )
+        if op == "eq":
+            if field in eqs or field == range_field:
+                raise InvalidIndexRange(f"Uh oh! Index range for index {name} already defined a bound for the field `{field}`.")
+            eqs[field] = value
+            continue
+        if range_field is not None and field != range_field:
+            raise InvalidIndexRange(
+                f"Uh oh! Index range for index {name} puts bounds on multiple fields (`{range_field}` and `{field}`). "
+                "Only one field may have gt/gte/lt/lte bounds, after the eq fields."
+            )
+        if field in eqs:
+            raise InvalidIndexRange(f"Uh oh! Index range for index {name} already defined a bound for the field `{field}`.")
+        range_field = field
+        if op in ("gt", "gte"):
+            if lower is not None:
+                raise InvalidIndexRange(f"Uh oh! Index range for index {name} already defined a lower bound for the field `{field}`.")
+            lower = (op, field, value)
+        else:
+            if upper is not None:
+                raise InvalidIndexRange(f"Uh oh! Index range for index {name} already defined an upper bound for the field `{field}`.")
+            upper = (op, field, value)
+    used = list(eqs) + ([range_field] if range_field else [])
+    expected = list(fields[: len(eqs)])
+    if set(eqs) != set(expected) or (range_field is not None and (len(eqs) >= len(fields) or fields[len(eqs)] != range_field)):
+        raise InvalidIndexRange(
+            f"Uh oh! Index range for index {name} didn't use the index fields in order. "
+            f"Fields in the index: {list(fields)}; fields in the range: {used}. "
+            "Use eq on a prefix of the index fields, then at most one range on the next field."
+        )
+    prefix = b"".join(encode_value(eqs[f]) for f in expected)
+    lo = prefix
+    if lower is not None:
+        key = prefix + encode_value(lower[2])
+        lo = prefix_end(key) if lower[0] == "gt" else key
+    if upper is not None:
+        key = prefix + encode_value(upper[2])
+        hi: bytes | None = prefix_end(key) if upper[0] == "lte" else key
+    else:
+        hi = prefix_end(prefix) if prefix else None
+    return lo, hi
+
+
+# ---------------------------------------------------------------------------------------------
+# Filters
+
+
+class Expr:
+    """A filter expression node; `compile()` turns it into `doc -> value`."""
+
+    __slots__ = ("op", "args")
+
+    def __init__(self, op: str, args: tuple) -> None:
+        self.op = op
+        self.args = args
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            "A filter expression cannot be used as a Python bool; use q.and_(...), q.or_(...) and q.not_(...) "
+            "instead of `and`, `or` and `not`."
+        )
+
+
+def _operand(x: Any) -> Expr:
+    if isinstance(x, Expr):
+        return x
+    return Expr("literal", (x if x is UNSET else convex_value(x, ""),))
+
+
+class FilterBuilder:
+    """The `q` given to `.filter(lambda q: ...)`: Convex's expression operators."""
+
+    def field(self, path: str) -> Expr:
+        if type(path) is not str:
+            raise InvalidArgument(f"q.field takes a field path string, got {path!r}.")
+        return Expr("field", (path,))
+
+    def _binary(op: str):  # noqa: N805 - a small factory used in the class body
+        def method(self, left: Any, right: Any) -> Expr:
+            return Expr(op, (_operand(left), _operand(right)))
+
+        method.__name__ = op
+        return method
+
+    eq = _binary("eq")
+    neq = _binary("neq")
+    lt = _binary("lt")
+    lte = _binary("lte")
+    gt = _binary("gt")
+    gte = _binary("gte")
+    add = _binary("add")
+    sub = _binary("sub")
+    mul = _binary("mul")
+    div = _binary("div")
+    mod = _binary("mod")
+    del _binary
+
+    def neg(self, x: Any) -> Expr:
+        return Expr("neg", (_operand(x),))
+
+    def not_(self, x: Any) -> Expr:
+        return Expr("not", (_operand(x),))
+
+    def and_(self, *xs: Any) -> Expr:
+        return Expr("and", tuple(_operand(x) for x in xs))
+
+    def or_(self, *xs: Any) -> Expr:
+        return Expr("or", tuple(_operand(x) for x in xs))
+
+
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+
+def _as_bool(value: Any) -> bool:
+    if type(value) is not bool:
+        raise EvalError(f"Cannot use value {display_value(value)} as a Boolean in a filter expression.")
+    return value
+
+
+def _arith(op: str, a: Any, b: Any) -> Any:
+    ta, tb = type(a), type(b)
+    if ta is Int64 and tb is Int64:
+        if op == "add":
+            r = int(a) + int(b)
+        elif op == "sub":
+            r = int(a) - int(b)
+        elif op == "mul":
+            r = int(a) * int(b)
+        else:
+            if b == 0:
+                raise EvalError(f"Division by zero in filter expression: {display_value(a)} {op} {display_value(b)}.")
+            q = abs(int(a)) // abs(int(b))  # Int64 division truncates toward zero
+            q = q if (a < 0) == (b < 0) else -q
+            r = q if op == "div" else int(a) - q * int(b)
+        if not _I64_MIN <= r <= _I64_MAX:
+            raise EvalError(f"Int64 overflow in filter expression: {display_value(a)} {op} {display_value(b)}.")
+        return Int64(r)
+    if ta is float and tb is float:
+        if op == "add":
+            return a + b
+        if op == "sub":
+            return a - b
+        if op == "mul":
+            return a * b
+        if op == "div":
+            if b == 0.0:
+                if a == 0.0 or math.isnan(a):
+                    return math.nan
+                return math.copysign(math.inf, a) * math.copysign(1.0, b)
+            return a / b
+        if b == 0.0 or math.isinf(a):
+            return math.nan
+        return math.fmod(a, b)
+    raise EvalError(
+        f"Cannot {op} values of different or non-numeric types in a filter expression: "
+        f"{display_value(a)} and {display_value(b)}. Both must be float64 or both int64."
+    )
+
+
+def compile_expr(expr: Expr) -> Callable[[dict], Any]:
+    """Turn an expression tree into a function of the document. Comparisons use Convex's order."""
+    op, args = expr.op, expr.args
+    if op == "literal":
+        value = args[0]
+        return lambda doc: value
+    if op == "field":
+        return field_getter(args[0])
+    if op in ("eq", "neq", "lt", "lte", "gt", "gte"):
+        left, right = args
+        if left.op == "field" and right.op == "literal":
+            get = field_getter(left.args[0])
+            key = encode_value(right.args[0])
+            if op == "eq":
+                return lambda doc: encode_value(get(doc)) == key
+            if op == "neq":
+                return lambda doc: encode_value(get(doc)) != key
+            if op == "lt":
+                return lambda doc: encode_value(get(doc)) < key
+            if op == "lte":
+                return lambda doc: encode_value(get(doc)) <= key
+            if op == "gt":
+                return lambda doc: encode_value(get(doc)) > key
+            return lambda doc: encode_value(get(doc)) >= key
+        fl, fr = compile_expr(left), compile_expr(right)
+        cmp = {
+            "eq": bytes.__eq__, "neq": bytes.__ne__, "lt": bytes.__lt__,
+            "lte": bytes.__le__, "gt": bytes.__gt__, "gte": bytes.__ge__,
+        }[op]
+        return lambda doc: cmp(encode_value(fl(doc)), encode_value(fr(doc)))
+    if op in ("add", "sub", "mul", "div", "mod"):
+        fl, fr = compile_expr(args[0]), compile_expr(args[1])
+        return lambda doc: _arith(op, fl(doc), fr(doc))
+    if op == "neg":
+        f = compile_expr(args[0])
+
+        def neg(doc: dict) -> Any:
+            x = f(doc)
+            if type(x) is Int64:
+                if x == _I64_MIN:
+                    raise EvalError("Int64 overflow in filter expression: negating the minimum Int64.")
+                return Int64(-int(x))
+            if type(x) is float:
+                return -x
+            raise EvalError(f"Cannot negate {display_value(x)} in a filter expression: it is not a number.")
+
+        return neg
+    if op == "not":
+        f = compile_expr(args[0])
+        return lambda doc: not _as_bool(f(doc))
+    if op in ("and", "or"):
+        fs = [compile_expr(a) for a in args]
+        if op == "and":
+            return lambda doc: all(_as_bool(f(doc)) for f in fs)
+        return lambda doc: any(_as_bool(f(doc)) for f in fs)
+    raise InvalidArgument(f"Unknown filter operator {op!r}.")  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------------------------
+# Cursors: "strictly after index key K" or "the end", tagged with the query's source so a cursor
+# from another query is refused.
+
+
+def _source_tag(table: str, index: str, order: str) -> bytes:
+    return zlib.crc32(f"{table}.{index}.{order}".encode()).to_bytes(4, "big")
+
+
+def make_cursor(tag: bytes, key: bytes | None) -> str:
+    raw = tag + (b"\x02" if key is None else b"\x01" + key)
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def parse_cursor(tag: bytes, cursor: Any) -> bytes | None:
+    """The key a cursor points after, or None for the end. Raises InvalidCursor."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode("ascii"))
+    except Exception:
+        raw = b""
+    if len(raw) < 5 or raw[:4] != tag or raw[4] not in (1, 2):
+        raise InvalidCursor(
+            f"Invalid pagination cursor {cursor!r}: it is malformed or was returned by a different query. "
+            "Pass `cursor: None` to start from the beginning."
+        )
+    return None if raw[4] == 2 else raw[5:]
+
+
+# ---------------------------------------------------------------------------------------------
+# The builder
+
+
+def _count(n: Any, what: str) -> int:
+    # Counts arrive as floats from clients; an integral float such as 2.0 is accepted.
+    if type(n) is bool or not isinstance(n, (int, float)) or (isinstance(n, float) and not n.is_integer()) or n < 0:
+        raise InvalidArgument(f"Arg 1 `n` to `{what}` must be a non-negative integer, got {n!r}.")
+    return int(n)
+
+
+class Query:
+    """`ctx.db.query(table)` and everything chained after it. Each object is used once."""
+
+    __slots__ = ("_txn", "_table", "_index", "_range", "_order", "_filters", "_stage", "_used", "_scan_end")
+
+    def __init__(self, txn: "Transaction", table: str, index: str = BY_CREATION_TIME,
+                 rng: tuple[bytes, bytes | None] = (b"", None), order: str | None = None,
+                 filters: tuple = (), stage: int = 0) -> None:
+        self._txn = txn
+        self._table = table
+        self._index = index
+        self._range = rng
+        self._order = order
+        self._filters = filters
+        self._stage = stage  # 0: fresh from db.query; 1: source chosen
+        self._used = False
+        self._scan_end: tuple[bool, bytes | None] = (False, None)  # (exhausted, last key read)
+
+    def __repr__(self) -> str:
+        return f"<Query {self._table}.{self._index} order={self._order or 'asc'}>"
+
+    def _consume(self) -> None:
+        if self._used:
+            raise QueryReused(
+                "This query is closed after being used: each query object can be used once. "
+                "Chain the calls (`db.query(t).with_index(...).order(...).collect()`) or build a new query."
+            )
+        self._used = True
+
+    def _take_over(self, **changes: Any) -> "Query":
+        if self._used:
+            raise QueryReused(
+                "This query is closed after being used: each query object can be used once. "
+                "Chain the calls (`db.query(t).with_index(...).order(...).collect()`) or build a new query."
+            )
+        self._used = True
+        state = {
+            "index": self._index, "rng": self._range, "order": self._order,
+            "filters": self._filters, "stage": self._stage,
+        }
+        state.update(changes)
+        return Query(self._txn, self._table, **state)
+
+    def _lookup_index(self, name: str) -> Index | None:
+        table = self._txn.store.tables.get(self._table)
+        if table is not None:
+            index = table.indexes.get(name)
+            if index is None:
+                raise IndexNotFoundError(f"Index {self._table}.{name} not found.")
+            return index
+        if name in (BY_ID, BY_CREATION_TIME):
+            return None
+        fields = self._txn.database.schema_index_fields(self._table, name)
+        if fields is None:
+            raise IndexNotFoundError(f"Index {self._table}.{name} not found.")
+        return Index(self._table, name, fields)
+
+    # -- sources ----------------------------------------------------------------------------
+    def with_index(self, name: str, range_fn: Callable[[IndexRange], IndexRange] | None = None) -> "Query":
+        """Scan the index `name`, limited to the range `range_fn` builds. Checked now, not at run time."""
+        if self._stage != 0:
+            raise InvalidArgument("with_index must come directly after db.query(table).")
+        index = self._lookup_index(name)
+        exprs: tuple = ()
+        if range_fn is not None:
+            builder = range_fn(IndexRange())
+            if not isinstance(builder, IndexRange):
+                raise InvalidIndexRange(
+                    "The range function passed to with_index must return the range builder "
+                    "(e.g. `lambda q: q.eq(\"room\", r)`)."
+                )
+            exprs = builder._exprs
+        if index is None:  # a built-in index of a table that does not exist yet
+            index = Index(self._table, name, ())
+        rng = compile_range(index, exprs)
+        return self._take_over(index=name, rng=rng, stage=1)
+
+    def full_table_scan(self) -> "Query":
+        if self._stage != 0:
+            raise InvalidArgument("full_table_scan must come directly after db.query(table).")
+        return self._take_over(stage=1)
+
+    def with_search_index(self, name: str, search_fn: Callable | None = None) -> "Query":
+        raise InvalidArgument(
+            f"Search index {self._table}.{name}: full-text search queries are not available yet in convex_lab; "
+            "the search index definition is kept and will be queryable when search lands."
+        )
+
+    # -- shaping ----------------------------------------------------------------------------
+    def order(self, order: str) -> "Query":
+        if order not in ("asc", "desc"):
+            raise InvalidArgument(f'order must be "asc" or "desc", got {order!r}.')
+        if self._order is not None:
+            raise InvalidArgument("Queries may only specify order at most once.")
+        return self._take_over(order=order, stage=1)
+
+    def filter(self, predicate: Callable[[FilterBuilder], Any]) -> "Query":
+        expr = predicate(FilterBuilder())
+        if not isinstance(expr, Expr):
+            expr = _operand(expr)
+        return self._take_over(filters=self._filters + (compile_expr(expr),), stage=1)
+
+    # -- execution --------------------------------------------------------------------------
+    def _scan(self, lo: bytes, hi: bytes | None, limit: int | None, stop_rows: int | None = None,
+              stop_bytes: int | None = None):
+        """Yield `(key, document copy)` in order; record the scanned interval on exit.
+
+        Reads in batches resuming after the last key, so writes between items are safe.
+        `stop_rows`/`stop_bytes` end the scan early (pagination's maximumRowsRead/BytesRead).
+        """
+        txn = self._txn
+        table = txn.store.tables.get(self._table)
+        desc = self._order == "desc"
+        last_key: bytes | None = None
+        exhausted = False
+        filters = self._filters
+        produced = 0
+        rows = 0
+        nbytes = 0
+        try:
+            if table is None or (hi is not None and lo >= hi):
+                exhausted = True
+                return
+            entries = table.indexes[self._index].entries
+            cur_lo, cur_hi = lo, hi
+            while True:
+                batch = list(islice(entries.irange(cur_lo, cur_hi, (True, False), reverse=desc), _BATCH))
+                if not batch:
+                    exhausted = True
+                    return
+                for key in batch:
+                    doc = entries.get(key)
+                    if doc is None:  # removed by a write between batches
+                        continue
+                    doc_id = doc["_id"]
+                    txn.count_read(table, doc_id)
+                    last_key = key
+                    rows += 1
+                    nbytes += table.sizes[doc_id]
+                    if filters:
+                        passed = True
+                        for f in filters:
+                            if not _as_bool(f(doc)):
+                                passed = False
+                                break
+                        if not passed:
+                            if (stop_rows is not None and rows >= stop_rows) or (stop_bytes is not None and nbytes >= stop_bytes):
+                                return
+                            continue
+                    yield key, txn.copy_out(table, doc)
+                    produced += 1
+                    if limit is not None and produced >= limit:
+                        return
+                    if (stop_rows is not None and rows >= stop_rows) or (stop_bytes is not None and nbytes >= stop_bytes):
+                        return
+                if len(batch) < _BATCH:
+                    exhausted = True
+                    return
+                if desc:
+                    cur_hi = batch[-1]
+                else:
+                    cur_lo = successor(batch[-1])
+        finally:
+            self._scan_end = (exhausted, last_key)
+            if exhausted or last_key is None:
+                # Exhausted, or stopped before reading anything: the whole range was observed
+                # (a stop before any read only happens for limit 0, which reads nothing).
+                if exhausted or limit != 0:
+                    txn.record_range(self._table, self._index, lo, hi)
+            elif desc:
+                txn.record_range(self._table, self._index, last_key, hi)
+            else:
+                txn.record_range(self._table, self._index, lo, successor(last_key))
+
+    def _run(self, limit: int | None) -> list[dict]:
+        lo, hi = self._range
+        return [doc for _, doc in self._scan(lo, hi, limit)]
+
+    def collect(self) -> list[dict]:
+        """All matching documents, in order. O(k log n) for k documents read."""
+        self._consume()
+        return self._run(None)
+
+    def take(self, n: Any) -> list[dict]:
+        """The first `n` matching documents; reads (and records) only what it needs."""
+        count = _count(n, "take")
+        self._consume()
+        if count == 0:
+            return []
+        return self._run(count)
+
+    def first(self) -> dict | None:
+        self._consume()
+        docs = self._run(1)
+        return docs[0] if docs else None
+
+    def unique(self) -> dict | None:
+        self._consume()
+        docs = self._run(2)
+        if len(docs) > 1:
+            raise UniqueQueryError(
+                f"unique() query returned more than one result from table {self._table}:\n"
+                f" [{docs[0]['_id']}, {docs[1]['_id']}, ...]"
+            )
+        return docs[0] if docs else None
+
+    def __iter__(self) -> Iterator[dict]:
+        self._consume()
+        lo, hi = self._range
+        return (doc for _, doc in self._scan(lo, hi, None))
+
+    def paginate(self, opts: dict) -> dict:
+        """One page in Convex's shape: `page`, `isDone`, `continueCursor` (+ split fields when relevant)."""
+        self._consume()
+        txn = self._txn
+        if not isinstance(opts, dict):
+            raise InvalidArgument("paginate takes an options dict: {'numItems': n, 'cursor': None | str}.")
+        if txn.paginated:
+            raise MultiplePaginatedDatabaseQueries(
+                "This query or mutation function ran multiple paginated queries. "
+                "Convex only supports a single paginated query in each function."
+            )
+        txn.paginated = True
+        if "numItems" not in opts:
+            raise InvalidArgument("paginate options are missing `numItems`.")
+        num_items = _count(opts["numItems"], "paginate")
+        cursor = opts.get("cursor")
+        end_cursor = opts.get("endCursor")
+        max_rows = opts.get("maximumRowsRead")
+        max_bytes = opts.get("maximumBytesRead")
+        if end_cursor is None:
+            if num_items == 0:
+                raise NoDocumentsForPagination("paginate requires numItems > 0 (got 0).")
+            if num_items > MAX_PAGE_SIZE:
+                raise PageSizeTooLarge(f"numItems {num_items} is too large: the maximum page size is {MAX_PAGE_SIZE}.")
+        for opt_name, opt in (("maximumRowsRead", max_rows), ("maximumBytesRead", max_bytes)):
+            if opt is not None and _count(opt, f"paginate {opt_name}") == 0:
+                raise InvalidArgument(f"{opt_name} must be positive (got 0).")
+        tag = _source_tag(self._table, self._index, self._order or "asc")
+        desc = self._order == "desc"
+        lo, hi = self._range
+        if cursor is not None:
+            after = parse_cursor(tag, cursor)
+            if after is None:
+                return {"page": [], "isDone": True, "continueCursor": make_cursor(tag, None)}
+            if desc:
+                hi = after if hi is None or after < hi else hi
+            else:
+                nxt = successor(after)
+                lo = nxt if nxt > lo else lo
+        if end_cursor is not None:
+            end = parse_cursor(tag, end_cursor)
+            if end is not None:
+                if desc:
+                    lo = end if end > lo else lo
+                else:
+                    top = successor(end)
+                    hi = top if hi is None or top < hi else hi
+            txn.pagination_end_cursor = end_cursor
+            page = [doc for _, doc in self._scan(lo, hi, None)]
+            is_done = end is None
+            return {"page": page, "isDone": is_done, "continueCursor": end_cursor}
+        page = []
+        keys = []
+        rows_cap = int(max_rows) if max_rows is not None else None
+        bytes_cap = int(max_bytes) if max_bytes is not None else None
+        rows_before = txn.rows_read
+        bytes_before = txn.bytes_read
+        for key, doc in self._scan(lo, hi, num_items, rows_cap, bytes_cap):
+            page.append(doc)
+            keys.append(key)
+        exhausted, last_key = self._scan_end
+        rows_used = txn.rows_read - rows_before
+        bytes_used = txn.bytes_read - bytes_before
+        split_required = not exhausted and len(page) < num_items and (
+            (rows_cap is not None and rows_used >= rows_cap) or (bytes_cap is not None and bytes_used >= bytes_cap)
+        )
+        continue_key = None if exhausted else last_key
+        result: dict = {
+            "page": page,
+            "isDone": exhausted,
+            "continueCursor": make_cursor(tag, continue_key),
+        }
+        txn.pagination_end_cursor = result["continueCursor"]
+        limits = txn.limits
+        recommended = len(page) > SPLIT_RECOMMENDED_ITEMS or txn.rows_read * 4 >= limits.rows_read * 3 or txn.bytes_read * 4 >= limits.bytes_read * 3
+        if split_required or recommended:
+            middle = keys[len(keys) // 2 - 1] if len(keys) >= 2 else None
+            result["splitCursor"] = make_cursor(tag, middle) if middle is not None else None
+            result["pageStatus"] = "SplitRequired" if split_required else "SplitRecommended"
+        return result

@@ -1,0 +1,237 @@
+"""Committed state: per table a dict of documents and one sorted structure per index.
+
+The store is a plain structure with no locking and no notion of transactions: the coordinator
+(`engine/database.py`) owns the commit lock, and `engine/transaction.py` is the only writer.
+Index keys are order-preserving bytes (`keys.py`), so every index is one `SortedDict` of
+`key -> document` and a range read is a byte interval.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+from sortedcontainers import SortedDict
+
+from ..keys import encode_value
+from ..values import UNSET
+
+BY_ID = "by_id"
+BY_CREATION_TIME = "by_creation_time"
+
+# Types whose values are immutable, so a document made only of them can be copied shallowly.
+_SCALAR_TYPES = frozenset({type(None), bool, float, int, str, bytes})
+
+
+def field_getter(path: str) -> Callable[[dict], Any]:
+    """A function reading a dotted field path from a document; missing gives UNSET."""
+    parts = path.split(".")
+    if len(parts) == 1:
+        name = parts[0]
+        return lambda doc: doc.get(name, UNSET)
+
+    def get(doc: dict) -> Any:
+        value: Any = doc
+        for part in parts:
+            if type(value) is not dict:
+                return UNSET
+            value = value.get(part, UNSET)
+            if value is UNSET:
+                return UNSET
+        return value
+
+    return get
+
+
+class Index:
+    """One database index: declared fields plus the implicit `_creationTime`, `_id` suffix.
+
+    Responsibilities: compute a document's key, and hold `key -> document` in key order.
+    """
+
+    __slots__ = ("name", "table", "fields", "full_fields", "_getters", "entries")
+
+    def __init__(self, table: str, name: str, fields: tuple[str, ...]) -> None:
+        self.table = table
+        self.name = name
+        self.fields = tuple(fields)
+        if name == BY_ID:
+            self.full_fields: tuple[str, ...] = ("_id",)
+        elif name == BY_CREATION_TIME:
+            self.full_fields = ("_creationTime", "_id")
+        else:
+            self.full_fields = self.fields + ("_creationTime", "_id")
+        self._getters = tuple(field_getter(f) for f in self.fields)
+        self.entries: SortedDict = SortedDict()
+
+    def key(self, doc: dict, tail: bytes) -> bytes:
+        """The index key of `doc`; `tail` is the shared `_creationTime`/`_id` suffix. O(fields)."""
+        if self.name == BY_ID:
+            return tail[tail_id_offset(tail):]
+        getters = self._getters
+        if not getters:
+            return tail
+        if len(getters) == 1:
+            return encode_value(getters[0](doc)) + tail
+        return b"".join([encode_value(g(doc)) for g in getters]) + tail
+
+
+def doc_tail(doc: dict) -> bytes:
+    """The `_creationTime`, `_id` suffix shared by every index key of `doc`."""
+    return encode_value(doc["_creationTime"]) + encode_value(doc["_id"])
+
+
+def tail_id_offset(tail: bytes) -> int:
+    # The creation time is a float: a one-byte tag and 8 bytes, so the id starts at byte 9.
+    return 9
+
+
+def is_flat(doc: dict) -> bool:
+    """True when every field value is immutable, so `dict(doc)` is a full copy."""
+    scalars = _SCALAR_TYPES
+    for value in doc.values():
+        if type(value) not in scalars and not isinstance(value, int):
+            return False
+    return True
+
+
+class Table:
+    """A table's committed documents and indexes.
+
+    Responsibilities: documents by id, their sizes (for read limits), whether each is flat (for
+    fast copies), and the indexes. Writes come only from `Transaction` through `put`/`remove`.
+    """
+
+    __slots__ = ("name", "number", "docs", "sizes", "nested", "indexes", "index_list", "by_id", "by_creation_time", "fields_seen")
+
+    def __init__(self, name: str, number: int) -> None:
+        self.name = name
+        self.number = number
+        self.docs: dict[str, dict] = {}
+        self.sizes: dict[str, int] = {}
+        self.nested: set[str] = set()  # ids of documents that hold lists or dicts
+        self.by_id = Index(name, BY_ID, ())
+        self.by_creation_time = Index(name, BY_CREATION_TIME, ())
+        self.indexes: dict[str, Index] = {BY_ID: self.by_id, BY_CREATION_TIME: self.by_creation_time}
+        self.index_list: list[Index] = [self.by_id, self.by_creation_time]
+        self.fields_seen: dict[str, None] = {}  # top-level field names, insertion ordered (for SQL)
+
+    # -- index management -------------------------------------------------------------------
+    def set_user_indexes(self, definitions: dict[str, tuple[str, ...]]) -> None:
+        """Make the user indexes exactly `definitions`, backfilling new ones. O(n log n) per new index."""
+        kept = {BY_ID: self.by_id, BY_CREATION_TIME: self.by_creation_time}
+        for name, fields in definitions.items():
+            old = self.indexes.get(name)
+            if old is not None and old.fields == tuple(fields):
+                kept[name] = old
+                continue
+            index = Index(self.name, name, tuple(fields))
+            self._backfill(index)
+            kept[name] = index
+        self.indexes = kept
+        self.index_list = list(kept.values())
+
+    def _backfill(self, index: Index) -> None:
+        items = [(index.key(doc, doc_tail(doc)), doc) for doc in self.docs.values()]
+        index.entries = SortedDict(items)
+
+    # -- writes (called by Transaction only) --------------------------------------------------
+    def put(self, doc: dict, size: int, old: dict | None) -> None:
+        """Store `doc` (a new or replacing version), updating every index. O(indexes · log n)."""
+        doc_id = doc["_id"]
+        tail = doc_tail(doc)
+        if old is None:
+            for index in self.index_list:
+                index.entries[index.key(doc, tail)] = doc
+        else:
+            for index in self.index_list:
+                new_key = index.key(doc, tail)
+                old_key = index.key(old, tail)
+                if old_key != new_key:
+                    del index.entries[old_key]
+                index.entries[new_key] = doc
+        self.docs[doc_id] = doc
+        self.sizes[doc_id] = size
+        if is_flat(doc):
+            self.nested.discard(doc_id)
+        else:
+            self.nested.add(doc_id)
+        seen = self.fields_seen
+        for field in doc:
+            if field not in seen:
+                seen[field] = None
+
+    def remove(self, doc: dict) -> None:
+        """Remove the committed version `doc` from the table and every index."""
+        doc_id = doc["_id"]
+        tail = doc_tail(doc)
+        for index in self.index_list:
+            del index.entries[index.key(doc, tail)]
+        del self.docs[doc_id]
+        del self.sizes[doc_id]
+        self.nested.discard(doc_id)
+
+    def bulk_load(self, docs: list[dict], sizes: list[int]) -> None:
+        """Add many documents at once, rebuilding the indexes by sorting once. O(n log n)."""
+        for doc, size in zip(docs, sizes):
+            doc_id = doc["_id"]
+            self.docs[doc_id] = doc
+            self.sizes[doc_id] = size
+            if not is_flat(doc):
+                self.nested.add(doc_id)
+            for field in doc:
+                if field not in self.fields_seen:
+                    self.fields_seen[field] = None
+        for index in self.index_list:
+            self._backfill(index)
+
+    # -- invariants ---------------------------------------------------------------------------
+    def _check(self) -> None:
+        """Assert every structural invariant (for tests)."""
+        n = len(self.docs)
+        assert set(self.sizes) == set(self.docs)
+        assert self.nested <= set(self.docs)
+        for index in self.index_list:
+            assert len(index.entries) == n, (index.name, len(index.entries), n)
+            index.entries._check()
+            for key, doc in index.entries.items():
+                assert self.docs[doc["_id"]] is doc
+                assert index.key(doc, doc_tail(doc)) == key
+        for doc_id, doc in self.docs.items():
+            assert doc["_id"] == doc_id
+            assert (doc_id in self.nested) == (not is_flat(doc))
+
+
+class Store:
+    """All committed tables, by name and by table number."""
+
+    __slots__ = ("tables", "by_number", "next_table_number")
+
+    def __init__(self, first_table_number: int) -> None:
+        self.tables: dict[str, Table] = {}
+        self.by_number: dict[int, Table] = {}
+        self.next_table_number = first_table_number
+
+    def create_table(self, name: str, number: int | None = None) -> Table:
+        if number is None:
+            number = self.next_table_number
+        table = Table(name, number)
+        self.tables[name] = table
+        self.by_number[number] = table
+        self.next_table_number = max(self.next_table_number, number + 1)
+        return table
+
+    def drop_table(self, name: str) -> None:
+        table = self.tables.pop(name)
+        del self.by_number[table.number]
+
+    def iter_documents(self) -> Iterator[tuple[Table, dict]]:
+        for table in self.tables.values():
+            for doc in table.docs.values():
+                yield table, doc
+
+    def _check(self) -> None:
+        for name, table in self.tables.items():
+            assert table.name == name
+            assert self.by_number[table.number] is table
+            table._check()
+        assert len(self.by_number) == len(self.tables)

@@ -1,0 +1,402 @@
+"""One run of a query or mutation against the store: reads, writes, read set, limits.
+
+Mutations run serially under the commit lock (see `database.py`), so a transaction writes straight
+into the store and keeps an undo log: reads see the transaction's own writes for free, a failure
+rolls back exactly, and `savepoint`/`rollback_to` give `ctx.run_mutation` its sub-transactions.
+Nothing outside the lock can observe a transaction in flight. The read set is recorded as index-key
+intervals (`ReadSet`) for reactivity.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import TYPE_CHECKING, Any, Callable
+
+from .. import ids as idlib
+from ..errors import (
+    InvalidArgument,
+    NonexistentDocument,
+    ReadOnlyTable,
+    SchemaValidationError,
+    TooManyIndexRanges,
+    TooManyReads,
+    TooManyWrites,
+)
+from ..keys import encode_value, successor
+from ..values import UNSET, check_document, convex_value, copy_value, value_size
+from .store import BY_ID, Table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .database import Database
+
+# Convex's per-transaction limits (reference §5.9).
+MAX_ROWS_READ = 32_000
+MAX_BYTES_READ = 16 * 1024 * 1024
+MAX_INDEX_RANGES = 4_096
+MAX_DOCS_WRITTEN = 16_000
+MAX_BYTES_WRITTEN = 16 * 1024 * 1024
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Limits:
+    """The limit values one transaction enforces (`None` means unlimited)."""
+
+    __slots__ = ("rows_read", "bytes_read", "index_ranges", "docs_written", "bytes_written")
+
+    def __init__(self, enabled: bool = True) -> None:
+        big = 1 << 62
+        self.rows_read = MAX_ROWS_READ if enabled else big
+        self.bytes_read = MAX_BYTES_READ if enabled else big
+        self.index_ranges = MAX_INDEX_RANGES if enabled else big
+        self.docs_written = MAX_DOCS_WRITTEN if enabled else big
+        self.bytes_written = MAX_BYTES_WRITTEN if enabled else big
+
+
+UNLIMITED = Limits(False)
+
+
+class ReadSet:
+    """The index-key intervals a run read. Point reads (`db.get`) are kept as ids and turned into
+    `by_id` intervals only when asked, which keeps `get` cheap.
+
+    `ranges` holds `(table, index, lo, hi)`: `lo` inclusive, `hi` exclusive or `None` (unbounded).
+    """
+
+    __slots__ = ("ranges", "points")
+
+    def __init__(self) -> None:
+        self.ranges: list[tuple[str, str, bytes, bytes | None]] = []
+        self.points: list[tuple[str, str]] = []
+
+    def __len__(self) -> int:
+        return len(self.ranges) + len(self.points)
+
+    def intervals(self) -> list[tuple[str, str, bytes, bytes | None]]:
+        out = list(self.ranges)
+        for table, doc_id in self.points:
+            key = encode_value(doc_id)
+            out.append((table, BY_ID, key, successor(key)))
+        return out
+
+
+class Write:
+    """One document changed by a commit: its version before and after (either may be None)."""
+
+    __slots__ = ("table", "id", "old", "new")
+
+    def __init__(self, table: Table, doc_id: str, old: dict | None, new: dict | None) -> None:
+        self.table = table
+        self.id = doc_id
+        self.old = old
+        self.new = new
+
+    def __repr__(self) -> str:
+        kind = "insert" if self.old is None else "delete" if self.new is None else "update"
+        return f"Write({kind} {self.table.name} {self.id})"
+
+
+class Transaction:
+    """A single query or mutation execution.
+
+    Responsibilities: serve reads from the store (recording the read set and read limits), apply
+    writes in place with an undo log (validating against the schema and value limits), and hand the
+    coordinator the write set at commit. Not thread-safe: the coordinator's lock guards it.
+    """
+
+    def __init__(self, database: "Database", *, writable: bool, now_ms: float, limits: Limits) -> None:
+        self.database = database
+        self.store = database.store
+        self.writable = writable
+        self.now_ms = now_ms
+        self.limits = limits
+        self.reads = ReadSet()
+        self.rows_read = 0
+        self.bytes_read = 0
+        self.docs_written = 0
+        self.bytes_written = 0
+        self.max_creation_time_read = 0.0
+        self.paginated = False
+        self.pagination_end_cursor: str | None = None
+        # undo entries: (table, previous version or None, previous size, new version or None),
+        # ("table", name) for a table this transaction created, or ("schema", saved) for a schema change.
+        self.undo: list[tuple] = []
+        self.touched: dict[str, tuple[Table, dict | None]] = {}  # id -> (table, version at start)
+        self.schema_changed = False
+        self.new_tables: list[Table] = []
+        self.finished = False
+
+    # -- reads ------------------------------------------------------------------------------
+    def record_range(self, table: str, index: str, lo: bytes, hi: bytes | None) -> None:
+        reads = self.reads
+        reads.ranges.append((table, index, lo, hi))
+        if len(reads.ranges) + len(reads.points) > self.limits.index_ranges:
+            raise TooManyIndexRanges(
+                f"Too many index ranges read in a single function execution (limit: {self.limits.index_ranges}). "
+                "Consider combining queries or reading fewer ranges."
+            )
+
+    def count_read(self, table: Table, doc_id: str) -> None:
+        self.rows_read += 1
+        self.bytes_read += table.sizes[doc_id]
+        limits = self.limits
+        if self.rows_read > limits.rows_read:
+            raise TooManyReads(
+                f"Too many documents read in a single function execution (limit: {limits.rows_read}). "
+                "Consider using smaller limits in your queries, paginating your queries, or using indexed "
+                "queries with a selective index range expressions."
+            )
+        if self.bytes_read > limits.bytes_read:
+            raise TooManyReads(
+                f"Too many bytes read in a single function execution (limit: {limits.bytes_read} bytes). "
+                "Consider using smaller limits in your queries, paginating your queries, or using indexed "
+                "queries with a selective index range expressions."
+            )
+
+    def copy_out(self, table: Table, doc: dict) -> dict:
+        """A fresh copy of a stored document for user code. O(fields) for flat documents."""
+        if doc["_id"] in table.nested:
+            return copy_value(doc)
+        return dict(doc)
+
+    def get(self, doc_id: Any, table_name: str | None = None) -> dict | None:
+        """`db.get(id)`: the document or None. Records a point read on `by_id`. O(1)."""
+        table = self.database.table_for_id(doc_id) if type(doc_id) is str else None
+        doc = table.docs.get(doc_id) if table is not None else None
+        if doc is None:
+            # Validate the id fully; a well-formed id of an unknown table or a missing document is None.
+            table = self.store.by_number.get(self._decode(doc_id))
+            if table is None:
+                return None
+            doc = table.docs.get(doc_id)
+        if table_name is not None and table_name != table.name:
+            self._wrong_table(doc_id, table_name)
+        reads = self.reads
+        reads.points.append((table.name, doc_id))
+        if len(reads.ranges) + len(reads.points) > self.limits.index_ranges:
+            reads.points.pop()
+            self.record_range(table.name, BY_ID, b"", b"")  # raises the limit error
+        if doc is None:
+            return None
+        self.count_read(table, doc_id)
+        return self.copy_out(table, doc)
+
+    @staticmethod
+    def _wrong_table(doc_id: str, table_name: str) -> None:
+        raise InvalidArgument(f'Invalid argument `id` for `db.get`: the id "{doc_id}" is not an id of table "{table_name}".')
+
+    def _decode(self, doc_id: Any) -> int:
+        if type(doc_id) is not str:
+            raise InvalidArgument(f"Invalid argument `id`: expected an Id string, got {type(doc_id).__name__}.")
+        try:
+            number, _ = idlib.decode_id(doc_id)
+        except ValueError:
+            raise InvalidArgument(f'Invalid argument `id` for `db.get`: Unable to decode ID: "{doc_id}"') from None
+        return number
+
+    def normalize_id(self, table_name: str, id_string: Any) -> str | None:
+        """`db.normalizeId`: the canonical id if it is an id of `table_name`, else None."""
+        if type(id_string) is not str:
+            return None
+        table = self.store.tables.get(table_name)
+        if table is None:
+            number = self.database.table_number_if_known(table_name)
+        else:
+            number = table.number
+        if number is None:
+            return None
+        try:
+            decoded_number, _ = idlib.decode_id(id_string)
+        except ValueError:
+            return None
+        return id_string if decoded_number == number else None
+
+    # -- writes -----------------------------------------------------------------------------
+    def _require_writable(self, what: str) -> None:
+        if not self.writable:
+            raise InvalidArgument(f"Cannot {what} in a query: queries are read-only. Use a mutation to write.")
+
+    def _writable_table(self, table_name: Any, create: bool) -> Table:
+        if type(table_name) is not str:
+            raise InvalidArgument(f"Table name must be a string, got {type(table_name).__name__}.")
+        if table_name.startswith("_"):
+            raise ReadOnlyTable("System tables (prefixed with `_`) are read-only.")
+        table = self.store.tables.get(table_name)
+        if table is None:
+            if not create:
+                raise InvalidArgument(f'Table "{table_name}" does not exist.')
+            if not _IDENTIFIER.match(table_name) or len(table_name) > 64:
+                raise InvalidArgument(
+                    f'Invalid table name: "{table_name}". Table names must be valid identifiers '
+                    "(letters, digits and underscores, not starting with a digit, at most 64 characters)."
+                )
+            table = self.database.create_table(table_name)
+            self.undo.append(("table", table_name))
+            self.new_tables.append(table)
+        return table
+
+    def _existing(self, doc_id: Any, verb: str) -> tuple[Table, dict]:
+        table = self.database.table_for_id(doc_id) if type(doc_id) is str else None
+        doc = table.docs.get(doc_id) if table is not None else None
+        if doc is None:
+            table = self.store.by_number.get(self._decode(doc_id))
+            doc = table.docs.get(doc_id) if table is not None else None
+        if table is not None and table.name.startswith("_"):
+            raise ReadOnlyTable("System tables (prefixed with `_`) are read-only.")
+        if doc is None:
+            raise NonexistentDocument(f"{verb} on nonexistent document ID {doc_id}")
+        return table, doc  # type: ignore[return-value]
+
+    def _next_creation_time(self) -> float:
+        # Unique and increasing across the deployment: at least ctx.now, above every creation time
+        # handed out before and above any creation time this transaction read.
+        db = self.database
+        t = max(self.now_ms, self.max_creation_time_read)
+        if t <= db.last_creation_time:
+            t = math.nextafter(db.last_creation_time, math.inf)
+        db.last_creation_time = t
+        return t
+
+    def _convert(self, table: Table, raw: Any, doc_id: str | None) -> dict:
+        """Raw user fields -> internal document fields, with the int rule and schema validation."""
+        if type(raw) is not dict:
+            raise InvalidArgument(f"A document must be an object (a dict), got {type(raw).__name__}.")
+        schema = self.database.schema
+        if schema is not None and table.name in schema.tables:
+            from ..validators import ValidationMismatch
+
+            try:
+                return schema.convert_document(table.name, raw, self.database.table_name_of)
+            except ValidationMismatch as exc:
+                raise SchemaValidationError(
+                    f'Failed to insert or update a document in table "{table.name}" because it does not match the schema: {exc.message}'
+                ) from None
+        return convex_value(raw)
+
+    def _account_write(self, size: int) -> None:
+        self.docs_written += 1
+        self.bytes_written += size
+        limits = self.limits
+        if self.docs_written > limits.docs_written:
+            raise TooManyWrites(
+                f"Too many documents written in a single function execution (limit: {limits.docs_written})."
+            )
+        if self.bytes_written > limits.bytes_written:
+            raise TooManyWrites(
+                f"Too many bytes written in a single function execution (limit: {limits.bytes_written} bytes)."
+            )
+
+    def _store(self, table: Table, doc_id: str, new: dict | None, old: dict | None) -> None:
+        if doc_id not in self.touched:
+            self.touched[doc_id] = (table, old)
+        old_size = table.sizes[doc_id] if old is not None else 0
+        if new is None:
+            table.remove(old)  # type: ignore[arg-type]
+            self.undo.append((table, old, old_size, None))
+            return
+        size = value_size(new)
+        check_document(new, table.name)
+        self._account_write(size)
+        table.put(new, size, old)
+        self.undo.append((table, old, old_size, new))
+
+    def insert(self, table_name: str, value: Any) -> str:
+        """`db.insert`: validate, assign `_id` and `_creationTime`, write. Returns the new id."""
+        self._require_writable("insert")
+        table = self._writable_table(table_name, create=True)
+        if type(value) is dict:
+            for system in ("_id", "_creationTime"):
+                if system in value:
+                    raise InvalidArgument(
+                        f"Provided document contains the system field `{system}`, which Convex sets itself; remove it from the document."
+                    )
+        fields = self._convert(table, value, None)
+        creation_time = self._next_creation_time()
+        doc_id = idlib.new_id(table.number, creation_time)
+        doc = {"_id": doc_id, "_creationTime": creation_time}
+        doc.update(fields)
+        self._store(table, doc_id, doc, None)
+        return doc_id
+
+    def _check_system_fields(self, value: dict, current: dict) -> dict:
+        """Patch/replace may carry `_id`/`_creationTime` only with their current values."""
+        for system in ("_id", "_creationTime"):
+            if system in value:
+                given = value[system]
+                if given is UNSET or given != current[system] or type(given) is not type(current[system]) and system == "_id":
+                    raise InvalidArgument(
+                        f"Provided `{system}` field value {given!r} does not match the document's existing value {current[system]!r}; system fields cannot be changed."
+                    )
+        return {k: val for k, val in value.items() if k not in ("_id", "_creationTime")}
+
+    def patch(self, doc_id: str, value: Any) -> None:
+        """`db.patch`: shallow merge; `UNSET` removes a field. Raises on a nonexistent document."""
+        self._require_writable("patch")
+        table, old = self._existing(doc_id, "Update")
+        if type(value) is not dict:
+            raise InvalidArgument(f"The value passed to `db.patch` must be an object, got {type(value).__name__}.")
+        value = self._check_system_fields(value, old)
+        merged: dict = {k: val for k, val in old.items() if k != "_id" and k != "_creationTime"}
+        for k, val in value.items():
+            if val is UNSET:
+                merged.pop(k, None)
+            else:
+                merged[k] = val
+        fields = self._convert(table, merged, doc_id)
+        new = {"_id": old["_id"], "_creationTime": old["_creationTime"]}
+        new.update(fields)
+        self._store(table, doc_id, new, old)
+
+    def replace(self, doc_id: str, value: Any) -> None:
+        """`db.replace`: replace every non-system field. Raises on a nonexistent document."""
+        self._require_writable("replace")
+        table, old = self._existing(doc_id, "Replace")
+        if type(value) is not dict:
+            raise InvalidArgument(f"The value passed to `db.replace` must be an object, got {type(value).__name__}.")
+        value = self._check_system_fields(value, old)
+        fields = self._convert(table, value, doc_id)
+        new = {"_id": old["_id"], "_creationTime": old["_creationTime"]}
+        new.update(fields)
+        self._store(table, doc_id, new, old)
+
+    def delete(self, doc_id: str) -> None:
+        """`db.delete`. Raises on a nonexistent document."""
+        self._require_writable("delete")
+        table, old = self._existing(doc_id, "Delete")
+        self._store(table, doc_id, None, old)
+
+    # -- sub-transactions and the end ----------------------------------------------------------
+    def savepoint(self) -> int:
+        return len(self.undo)
+
+    def rollback_to(self, savepoint: int) -> None:
+        """Undo every write made after `savepoint`, newest first."""
+        undo = self.undo
+        while len(undo) > savepoint:
+            entry = undo.pop()
+            if entry[0] == "schema":
+                self.database.restore_schema(entry[1])
+                continue
+            if entry[0] == "table":
+                self.database.drop_created_table(entry[1])
+                self.new_tables = [t for t in self.new_tables if t.name != entry[1]]
+                continue
+            table, old, old_size, new = entry
+            if new is not None:
+                table.remove(new)
+            if old is not None:
+                table.put(old, old_size, None)
+
+    def rollback(self) -> None:
+        self.rollback_to(0)
+        self.finished = True
+
+    def write_set(self) -> list[Write]:
+        """The documents this transaction changed, each with its version before and after."""
+        out = []
+        for doc_id, (table, before) in self.touched.items():
+            after = table.docs.get(doc_id) if table.name in self.store.tables else None
+            if after is not before:
+                out.append(Write(table, doc_id, before, after))
+        return out

@@ -1,0 +1,572 @@
+"""Registered functions: decorators, paths, argument/return validation, ctx objects, execution.
+
+`Runtime` runs a function as a client call (its own transaction), or nested through
+`ctx.run_query/run_mutation/run_action` (same transaction for queries and mutations; a nested
+mutation is a sub-transaction rolled back if it raises). Every execution is logged with its
+captured `print`/`logging` lines. The engine (`engine/database.py`) owns locking and commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import os
+import random
+import re
+import sys
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..engine.query import Query
+from ..errors import (
+    ArgumentValidationError,
+    FunctionNotFound,
+    InvalidFunctionPath,
+    ReturnsValidationError,
+    WrongFunctionKind,
+)
+from ..values import check_value_limits, convex_value
+from . import logs as logmod
+from .loop import on_runtime_thread, submit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine.database import Database
+    from ..engine.transaction import Transaction
+
+MAX_CALL_DEPTH = 8
+
+_MODULE_RE = re.compile(r"^[A-Za-z0-9_\-.]+(/[A-Za-z0-9_\-.]+)*$")
+_NAME_RE = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths
+
+
+def normalize_path(path: str) -> str:
+    """Convex's user-facing form: `mod` → `mod:default`, `mod.js:fn` → `mod:fn`."""
+    if type(path) is not str or not path:
+        raise InvalidFunctionPath(f"Invalid function path {path!r}: expected \"module:function\".")
+    module, sep, name = path.partition(":")
+    if not sep:
+        name = "default"
+    if module.endswith(".js"):
+        module = module[:-3]
+    if not module or not _MODULE_RE.match(module) or not _NAME_RE.match(name):
+        raise InvalidFunctionPath(
+            f"Invalid function path {path!r}: expected \"module:function\" such as \"messages:send\" "
+            "(module path segments of letters, digits, _ - . separated by /; function name an identifier)."
+        )
+    return f"{module}:{name}"
+
+
+def canonical_path(path: str) -> str:
+    """Convex's stored form, with `.js`: `messages:send` → `messages.js:send`."""
+    module, _, name = normalize_path(path).partition(":")
+    return f"{module}.js:{name}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Definitions and handles
+
+
+@dataclass
+class FunctionDef:
+    kind: str  # "query" | "mutation" | "action"
+    internal: bool
+    path: str
+    handler: Callable[..., Any]
+    args: Any = None  # a v.object validator or None (anything goes)
+    returns: Any = None
+    is_async: bool = False
+
+    @property
+    def visibility(self) -> str:
+        return "internal" if self.internal else "public"
+
+
+# Set while a query or mutation handler runs: (runtime, transaction, capture, depth).
+_frame: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("convex_lab_frame", default=None)
+
+
+class FunctionHandle:
+    """What the decorators return: call it like a client (`send(room="a")`), or pass it to
+    `ctx.run_*`, the scheduler or `app.subscribe`.
+
+    From synchronous code a call blocks and returns the result; from a coroutine it returns an
+    awaitable. `call(args)` always blocks; `call_async(args)` always returns an awaitable.
+    """
+
+    def __init__(self, runtime: "Runtime", definition: FunctionDef) -> None:
+        self._runtime = runtime
+        self.definition = definition
+        self.__wrapped__ = definition.handler
+        self.__doc__ = definition.handler.__doc__
+        self.__name__ = getattr(definition.handler, "__name__", definition.path)
+
+    @property
+    def path(self) -> str:
+        return self.definition.path
+
+    @property
+    def kind(self) -> str:
+        return self.definition.kind
+
+    def __repr__(self) -> str:
+        internal = "internal " if self.definition.internal else ""
+        return f"<convex_lab {internal}{self.definition.kind} {self.definition.path}>"
+
+    @staticmethod
+    def _gather(args: tuple, kwargs: dict) -> dict:
+        if args:
+            if len(args) > 1 or kwargs or not isinstance(args[0], dict):
+                raise TypeError("Call a function with keyword arguments or with one dict of arguments, e.g. send(room='a') or send({'room': 'a'}).")
+            return args[0]
+        return kwargs
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        arguments = self._gather(args, kwargs)
+        _refuse_direct_call(self.definition.path)
+        if _in_coroutine():
+            return self.call_async(arguments)
+        return self._runtime.call(self.definition.path, arguments, caller="notebook")
+
+    def call(self, args: dict | None = None) -> Any:
+        _refuse_direct_call(self.definition.path)
+        return self._runtime.call(self.definition.path, args or {}, caller="notebook")
+
+    def call_async(self, args: dict | None = None) -> Any:
+        _refuse_direct_call(self.definition.path)
+        return self._runtime.call_async(self.definition.path, args or {}, caller="notebook")
+
+
+_COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
+def _in_coroutine() -> bool:
+    """True when the code calling the handle is a coroutine: an `async def`, or a notebook cell
+    that uses top-level `await` (IPython compiles those as coroutine code). A plain cell runs
+    inside the kernel's event loop too, so "is a loop running" cannot tell the two apart."""
+    frame = sys._getframe(2)  # 0: here, 1: FunctionHandle.__call__, 2: the caller
+    return bool(frame.f_code.co_flags & _COROUTINE_FLAGS)
+
+
+def _refuse_direct_call(path: str) -> None:
+    if _frame.get() is not None:
+        raise RuntimeError(
+            f"Calling the function {path} directly from inside another Convex function is not supported. "
+            "Use ctx.run_query, ctx.run_mutation or ctx.run_action instead."
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# ctx objects
+
+
+class DatabaseReader:
+    """`ctx.db` in queries: reads only."""
+
+    __slots__ = ("_txn", "system")
+
+    def __init__(self, txn: "Transaction") -> None:
+        self._txn = txn
+        self.system = SystemReader(txn)
+
+    def get(self, table_or_id: Any, doc_id: Any = None) -> dict | None:
+        """`db.get(id)` or `db.get(table, id)` (checks the table too)."""
+        if doc_id is None:
+            return self._txn.get(table_or_id)
+        return self._txn.get(doc_id, table_or_id)
+
+    def query(self, table: str) -> Query:
+        if type(table) is not str:
+            raise TypeError(f"db.query takes a table name, got {table!r}.")
+        if table.startswith("_"):
+            raise ValueError(f'System table "{table}" must be read with ctx.db.system.query("{table}").')
+        return Query(self._txn, table)
+
+    def normalize_id(self, table: str, id_string: Any) -> str | None:
+        return self._txn.normalize_id(table, id_string)
+
+    normalizeId = normalize_id
+
+
+class DatabaseWriter(DatabaseReader):
+    """`ctx.db` in mutations: reads and writes."""
+
+    __slots__ = ()
+
+    def insert(self, table: str, value: dict) -> str:
+        return self._txn.insert(table, value)
+
+    def patch(self, table_or_id: str, id_or_value: Any, value: Any = None) -> None:
+        """`db.patch(id, fields)` or `db.patch(table, id, fields)`."""
+        if value is None:
+            return self._txn.patch(table_or_id, id_or_value)
+        self._check_table(table_or_id, id_or_value)
+        return self._txn.patch(id_or_value, value)
+
+    def replace(self, table_or_id: str, id_or_value: Any, value: Any = None) -> None:
+        if value is None:
+            return self._txn.replace(table_or_id, id_or_value)
+        self._check_table(table_or_id, id_or_value)
+        return self._txn.replace(id_or_value, value)
+
+    def delete(self, table_or_id: str, doc_id: Any = None) -> None:
+        if doc_id is None:
+            return self._txn.delete(table_or_id)
+        self._check_table(table_or_id, doc_id)
+        return self._txn.delete(doc_id)
+
+    def _check_table(self, table: str, doc_id: Any) -> None:
+        if self._txn.normalize_id(table, doc_id) is None:
+            from ..errors import InvalidArgument
+
+            raise InvalidArgument(f'Invalid argument `id`: "{doc_id}" is not an id of table "{table}".')
+
+
+class SystemReader:
+    """`ctx.db.system`: read-only access to system tables such as `_storage`."""
+
+    __slots__ = ("_txn",)
+
+    def __init__(self, txn: "Transaction") -> None:
+        self._txn = txn
+
+    def get(self, doc_id: Any) -> dict | None:
+        return self._txn.get(doc_id)
+
+    def query(self, table: str) -> Query:
+        if type(table) is not str or not table.startswith("_"):
+            raise ValueError(f"ctx.db.system.query reads system tables (names starting with _), got {table!r}.")
+        return Query(self._txn, table)
+
+    def normalize_id(self, table: str, id_string: Any) -> str | None:
+        return self._txn.normalize_id(table, id_string)
+
+
+class Auth:
+    """`ctx.auth`."""
+
+    __slots__ = ("_identity",)
+
+    def __init__(self, identity: dict | None) -> None:
+        self._identity = identity
+
+    def get_user_identity(self) -> dict | None:
+        return dict(self._identity) if self._identity is not None else None
+
+    getUserIdentity = get_user_identity
+
+
+class QueryCtx:
+    """The `ctx` of a query: `db`, `auth`, `now`, `random`, `run_query`."""
+
+    def __init__(self, runtime: "Runtime", txn: "Transaction", identity: dict | None, depth: int) -> None:
+        self._runtime = runtime
+        self._txn = txn
+        self._identity = identity
+        self._depth = depth
+        self.db = self._make_db(txn)
+        self.auth = Auth(identity)
+        self.now = txn.now_ms
+        self.random = random.Random(int.from_bytes(os.urandom(8), "big"))
+
+    def _make_db(self, txn: "Transaction") -> DatabaseReader:
+        return DatabaseReader(txn)
+
+    def run_query(self, fn: Any, args: dict | None = None) -> Any:
+        """Run a query in this transaction (same snapshot, sees this run's writes)."""
+        return self._runtime.run_nested(fn, args or {}, self._txn, self._identity, self._depth, "query")
+
+    runQuery = run_query
+
+
+class MutationCtx(QueryCtx):
+    """The `ctx` of a mutation: adds writes and `run_mutation` (a sub-transaction)."""
+
+    def _make_db(self, txn: "Transaction") -> DatabaseReader:
+        return DatabaseWriter(txn)
+
+    def run_mutation(self, fn: Any, args: dict | None = None) -> Any:
+        """Run a mutation as a sub-transaction: rolled back if it raises."""
+        return self._runtime.run_nested(fn, args or {}, self._txn, self._identity, self._depth, "mutation")
+
+    runMutation = run_mutation
+
+
+class ActionCtx:
+    """The `ctx` of an action. In a sync action, `run_*` block; in an async action, await them."""
+
+    def __init__(self, runtime: "Runtime", identity: dict | None, is_async: bool, capture: logmod.Capture) -> None:
+        self._runtime = runtime
+        self._identity = identity
+        self._async = is_async
+        self._capture = capture
+        self.auth = Auth(identity)
+
+    def _run(self, fn: Any, args: dict | None, kind: str) -> Any:
+        runtime, identity, capture = self._runtime, self._identity, self._capture
+        path = runtime.resolve(fn, kind).path
+
+        def blocking() -> Any:
+            return runtime.execute(path, args or {}, identity=identity, caller="action", allow_internal=True,
+                                   parent_capture=capture)
+
+        if not self._async:
+            return blocking()
+        if kind == "action":
+            return asyncio.wrap_future(runtime.start_async_action(
+                path, args or {}, identity=identity, caller="action", allow_internal=True, parent_capture=capture))
+        # Queries and mutations take the commit lock: run them off the loop so other actions go on.
+        context = contextvars.copy_context()
+        return asyncio.get_running_loop().run_in_executor(None, context.run, blocking)
+
+    def run_query(self, fn: Any, args: dict | None = None) -> Any:
+        return self._run(fn, args, "query")
+
+    def run_mutation(self, fn: Any, args: dict | None = None) -> Any:
+        return self._run(fn, args, "mutation")
+
+    def run_action(self, fn: Any, args: dict | None = None) -> Any:
+        return self._run(fn, args, "action")
+
+    runQuery, runMutation, runAction = run_query, run_mutation, run_action
+
+
+# ---------------------------------------------------------------------------------------------
+# The runtime
+
+
+class Runtime:
+    """Responsibilities: the registry of functions, and running them with validation, ctx,
+    log capture and the execution log."""
+
+    def __init__(self, database: "Database", execution_log: logmod.ExecutionLog) -> None:
+        self.database = database
+        self.functions: dict[str, FunctionDef] = {}
+        self.handles: dict[str, FunctionHandle] = {}
+        self.execution_log = execution_log
+        self._resolver = database.table_name_of
+        logmod.install()
+
+    # -- registration -----------------------------------------------------------------------
+    def register(self, kind: str, internal: bool, handler: Callable[..., Any], *, args: Any = None,
+                 returns: Any = None, name: str | None = None, module: str = "notebook") -> FunctionHandle:
+        from ..validators import args_validator
+
+        if not callable(handler):
+            raise TypeError(f"@{kind} decorates a function, got {handler!r}.")
+        fn_name = getattr(handler, "__name__", None) or "default"
+        if name is not None:
+            path = normalize_path(name if ":" in name else f"{module}:{name}")
+        else:
+            path = normalize_path(f"{module}:{fn_name}")
+        is_async = inspect.iscoroutinefunction(handler)
+        if is_async and kind != "action":
+            raise TypeError(f"{path}: queries and mutations must be plain `def` functions; only actions may be `async def`.")
+        definition = FunctionDef(kind=kind, internal=internal, path=path, handler=handler,
+                                 args=args_validator(args) if args is not None else None,
+                                 returns=returns, is_async=is_async)
+        self.functions[path] = definition
+        handle = FunctionHandle(self, definition)
+        self.handles[path] = handle
+        return handle
+
+    def resolve(self, fn: Any, expected_kind: str | None = None) -> FunctionDef:
+        """A FunctionDef from a handle or a path, checking its kind when `expected_kind` is given."""
+        if isinstance(fn, FunctionHandle):
+            definition = self.functions.get(fn.path, fn.definition)
+        elif isinstance(fn, str):
+            path = normalize_path(fn)
+            definition = self.functions.get(path)
+            if definition is None:
+                raise FunctionNotFound(
+                    f"Could not find function for '{path}'. Define it with @app.{expected_kind or 'query'} first "
+                    f"(registered: {', '.join(sorted(self.functions)) or 'none'})."
+                )
+        else:
+            raise TypeError(f"Expected a convex_lab function or a path string, got {fn!r}.")
+        if expected_kind is not None and definition.kind != expected_kind:
+            raise WrongFunctionKind(
+                f"Trying to execute {definition.path} as {_article(expected_kind)} {expected_kind.capitalize()}, "
+                f"but it is defined as {_article(definition.kind)} {definition.kind.capitalize()}."
+            )
+        return definition
+
+    # -- validation -------------------------------------------------------------------------
+    def _convert_args(self, definition: FunctionDef, raw: Any) -> dict:
+        from ..validators import ValidationMismatch
+
+        if raw is None:
+            raw = {}
+        if type(raw) is not dict:
+            raise ArgumentValidationError(f"ArgumentValidationError: Arguments must be an object (a dict), got {type(raw).__name__}.")
+        if definition.args is None:
+            converted = convex_value(raw)
+        else:
+            try:
+                converted = definition.args.convert(raw, "", self._resolver)
+            except ValidationMismatch as exc:
+                raise ArgumentValidationError(f"ArgumentValidationError: {exc.message}") from None
+        check_value_limits(converted)
+        return converted
+
+    def _convert_result(self, definition: FunctionDef, result: Any) -> Any:
+        from ..validators import ValidationMismatch
+
+        if definition.returns is None:
+            converted = convex_value(result)
+        else:
+            try:
+                converted = definition.returns.convert(result, "", self._resolver)
+            except ValidationMismatch as exc:
+                raise ReturnsValidationError(f"ReturnsValidationError: {exc.message}") from None
+        check_value_limits(converted)
+        return converted
+
+    # -- client calls -----------------------------------------------------------------------
+    def call(self, path: str, args: dict, *, caller: str = "notebook", identity: dict | None = None) -> Any:
+        """Run a function as a client call and return its result (blocks)."""
+        return self.execute(path, args, identity=identity, caller=caller, allow_internal=True)
+
+    def call_async(self, path: str, args: dict, *, caller: str = "notebook", identity: dict | None = None) -> Any:
+        """Run a function as a client call; returns an awaitable for the calling loop."""
+        definition = self.resolve(path)
+        if definition.kind == "action" and definition.is_async:
+            return asyncio.wrap_future(self.start_async_action(path, args, identity=identity, caller=caller, allow_internal=True))
+        context = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(None, context.run, lambda: self.execute(path, args, identity=identity, caller=caller, allow_internal=True))
+
+    def execute(self, path: str, raw_args: Any, *, identity: dict | None = None, caller: str = "notebook",
+                allow_internal: bool = True, parent_capture: logmod.Capture | None = None) -> Any:
+        """Validate, run in its own transaction (queries and mutations), log, return the result."""
+        definition = self.resolve(path)
+        if definition.internal and not allow_internal:
+            raise FunctionNotFound(f"Could not find public function for '{definition.path}'.")
+        if definition.kind == "action" and definition.is_async:
+            if on_runtime_thread():
+                raise RuntimeError("A blocking call of an async action from convex_lab's own loop would deadlock; await it instead.")
+            return self.start_async_action(path, raw_args, identity=identity, caller=caller,
+                                           allow_internal=allow_internal, parent_capture=parent_capture).result()
+        capture = parent_capture or logmod.Capture(echo=logmod.echo_stream() if caller == "notebook" else None)
+        started = time.time() * 1000.0
+        t0 = time.perf_counter()
+        status, error = "success", None
+        try:
+            args = self._convert_args(definition, raw_args)
+            if definition.kind == "query":
+                result = self._run_query(definition, args, identity, capture)
+            elif definition.kind == "mutation":
+                result = self._run_mutation(definition, args, identity, capture)
+            else:
+                result = self._run_sync_action(definition, args, identity, capture)
+            return result
+        except BaseException as exc:
+            status, error = "failure", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            lines = capture.finish() if parent_capture is None else []
+            self.execution_log.record(path=definition.path, kind=definition.kind, caller=caller, started_ms=started,
+                                      duration_ms=(time.perf_counter() - t0) * 1000.0, status=status, error=error,
+                                      lines=lines)
+
+    def _run_query(self, definition: FunctionDef, args: dict, identity: dict | None, capture: logmod.Capture) -> Any:
+        def body(txn: "Transaction") -> Any:
+            return self._invoke(definition, QueryCtx(self, txn, identity, 1), args, txn, capture, 1)
+
+        result, _ = self.database.run_query(body)
+        return result
+
+    def _run_mutation(self, definition: FunctionDef, args: dict, identity: dict | None, capture: logmod.Capture) -> Any:
+        def body(txn: "Transaction") -> Any:
+            return self._invoke(definition, MutationCtx(self, txn, identity, 1), args, txn, capture, 1)
+
+        result, _, _ = self.database.run_mutation(body)
+        return result
+
+    def _invoke(self, definition: FunctionDef, ctx: Any, args: dict, txn: "Transaction",
+                capture: logmod.Capture, depth: int) -> Any:
+        # Runs on whichever thread holds the commit lock (group commit may run another caller's
+        # job), so the capture and frame are set here rather than inherited.
+        frame_token = _frame.set((self, txn, capture, depth))
+        capture_token = logmod.current_capture.set(capture)
+        try:
+            result = definition.handler(ctx, **args)
+            if inspect.isawaitable(result):
+                raise TypeError(f"{definition.path} returned an awaitable: queries and mutations must be plain `def` functions.")
+            return self._convert_result(definition, result)
+        finally:
+            logmod.current_capture.reset(capture_token)
+            _frame.reset(frame_token)
+
+    def run_nested(self, fn: Any, raw_args: dict, txn: "Transaction", identity: dict | None, depth: int, kind: str) -> Any:
+        """`ctx.run_query` / `ctx.run_mutation` inside a query or mutation."""
+        if depth >= MAX_CALL_DEPTH:
+            raise RuntimeError(f"Function call depth exceeded: at most {MAX_CALL_DEPTH} nested ctx.run_* calls are allowed.")
+        definition = self.resolve(fn, kind)
+        if kind == "mutation" and not txn.writable:
+            raise RuntimeError("ctx.run_mutation is only available in mutations and actions.")
+        frame = _frame.get()
+        capture = frame[2] if frame is not None else logmod.Capture()
+        args = self._convert_args(definition, raw_args)
+        if kind == "query":
+            ctx: Any = QueryCtx(self, txn, identity, depth + 1)
+            return self._invoke(definition, ctx, args, txn, capture, depth + 1)
+        savepoint = txn.savepoint()
+        try:
+            return self._invoke(definition, MutationCtx(self, txn, identity, depth + 1), args, txn, capture, depth + 1)
+        except BaseException:
+            txn.rollback_to(savepoint)
+            raise
+
+    # -- actions ----------------------------------------------------------------------------
+    def _run_sync_action(self, definition: FunctionDef, args: dict, identity: dict | None, capture: logmod.Capture) -> Any:
+        ctx = ActionCtx(self, identity, False, capture)
+        token = logmod.current_capture.set(capture)
+        try:
+            return self._convert_result(definition, definition.handler(ctx, **args))
+        finally:
+            logmod.current_capture.reset(token)
+
+    def start_async_action(self, path: str, raw_args: Any, *, identity: dict | None = None, caller: str = "notebook",
+                           allow_internal: bool = True, parent_capture: logmod.Capture | None = None) -> Future:
+        """Start an async action on convex_lab's own loop; returns a concurrent Future."""
+        definition = self.resolve(path, "action")
+        if definition.internal and not allow_internal:
+            raise FunctionNotFound(f"Could not find public function for '{definition.path}'.")
+        echo = logmod.echo_stream() if caller == "notebook" else None
+
+        async def run() -> Any:
+            capture = parent_capture or logmod.Capture(echo=echo)
+            token = logmod.current_capture.set(capture)
+            started = time.time() * 1000.0
+            t0 = time.perf_counter()
+            status, error = "success", None
+            try:
+                args = self._convert_args(definition, raw_args)
+                ctx = ActionCtx(self, identity, definition.is_async, capture)
+                result = definition.handler(ctx, **args)
+                if inspect.isawaitable(result):
+                    result = await result
+                return self._convert_result(definition, result)
+            except BaseException as exc:
+                status, error = "failure", f"{type(exc).__name__}: {exc}"
+                raise
+            finally:
+                logmod.current_capture.reset(token)
+                lines = capture.finish() if parent_capture is None else []
+                self.execution_log.record(path=definition.path, kind="action", caller=caller, started_ms=started,
+                                          duration_ms=(time.perf_counter() - t0) * 1000.0, status=status,
+                                          error=error, lines=lines)
+
+        return submit(run())
+
+
+def _article(kind: str) -> str:
+    return "an" if kind[0] in "aeiou" else "a"

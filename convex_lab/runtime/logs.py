@@ -1,0 +1,171 @@
+"""Per-execution log capture and the bounded execution log.
+
+`print()` and `logging` inside a function become that execution's log lines (`[LOG] text`,
+`[INFO] …`), routed by a context variable through a stdout proxy and a logging handler, so threads
+never mix their lines. Outside an execution, output passes straight through. Every execution is
+recorded in a bounded in-memory ring (`ExecutionLog`); `App.logs()` turns it into a DataFrame.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import io
+import itertools
+import logging
+import sys
+import threading
+import time
+from collections import deque
+from typing import Any, TextIO
+
+MAX_LINES = 256  # Convex's per-execution log line limit
+MAX_LINE_BYTES = 4096  # Convex's per-line length limit
+
+_LEVEL_TAGS = {logging.DEBUG: "DEBUG", logging.INFO: "INFO", logging.WARNING: "WARN", logging.ERROR: "ERROR", logging.CRITICAL: "ERROR"}
+
+
+class Capture:
+    """The log lines of one execution (shared by its nested `ctx.run_*` calls)."""
+
+    __slots__ = ("lines", "echo", "_partial", "truncated")
+
+    def __init__(self, echo: TextIO | None = None) -> None:
+        self.lines: list[str] = []
+        self.echo = echo  # where lines are also shown (the calling cell's stream), or None
+        self._partial = ""
+        self.truncated = False
+
+    def add(self, tag: str, text: str) -> None:
+        if len(self.lines) >= MAX_LINES:
+            if not self.truncated:
+                self.truncated = True
+                self.lines.append(f"[WARN] Log overflow (maximum {MAX_LINES}). Remaining log lines will be omitted.")
+            return
+        encoded = text.encode("utf-8", "replace")
+        if len(encoded) > MAX_LINE_BYTES:
+            text = encoded[:MAX_LINE_BYTES].decode("utf-8", "ignore") + " (truncated due to length)"
+        line = f"[{tag}] {text}"
+        self.lines.append(line)
+        if self.echo is not None:
+            try:
+                self.echo.write(line + "\n")
+            except Exception:  # noqa: BLE001 - showing a line must never break the function
+                pass
+
+    def write(self, s: str) -> None:
+        data = self._partial + s
+        *complete, self._partial = data.split("\n")
+        for line in complete:
+            self.add("LOG", line)
+
+    def finish(self) -> list[str]:
+        if self._partial:
+            self.add("LOG", self._partial)
+            self._partial = ""
+        return self.lines
+
+
+current_capture: contextvars.ContextVar[Capture | None] = contextvars.ContextVar("convex_lab_capture", default=None)
+
+
+class _StdoutProxy(io.TextIOBase):
+    """Stands in for `sys.stdout`: inside an execution writes go to its capture, else through."""
+
+    def __init__(self, target: TextIO) -> None:
+        self._target = target
+
+    def write(self, s: str) -> int:  # type: ignore[override]
+        capture = current_capture.get()
+        if capture is None:
+            return self._target.write(s)
+        capture.write(s)
+        return len(s)
+
+    def flush(self) -> None:
+        if current_capture.get() is None:
+            self._target.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target, name)
+
+
+class _LogHandler(logging.Handler):
+    """Routes `logging` records made inside an execution to its capture."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        capture = current_capture.get()
+        if capture is None:
+            return
+        try:
+            capture.add(_LEVEL_TAGS.get(record.levelno, "LOG"), record.getMessage())
+        except Exception:  # noqa: BLE001
+            self.handleError(record)
+
+
+class _CaptureFilter(logging.Filter):
+    """Keeps other handlers from printing records that an execution captured."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return current_capture.get() is None
+
+
+_install_lock = threading.Lock()
+_installed = False
+_handler = _LogHandler()
+_filter = _CaptureFilter()
+
+
+def install() -> None:
+    """Install the stdout proxy and the logging handler once per process (idempotent)."""
+    global _installed
+    with _install_lock:
+        if not isinstance(sys.stdout, _StdoutProxy):
+            sys.stdout = _StdoutProxy(sys.stdout)  # type: ignore[assignment]
+        if not _installed:
+            root = logging.getLogger()
+            root.addHandler(_handler)
+            for handler in root.handlers:
+                if handler is not _handler:
+                    handler.addFilter(_filter)
+            if root.level > logging.INFO:
+                # Let INFO records from functions reach the capture; other handlers still filter by their own level.
+                root.setLevel(logging.INFO)
+            _installed = True
+
+
+def echo_stream() -> TextIO | None:
+    """The stream where a notebook caller's function logs are shown, or None off the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    out = sys.stdout
+    return out._target if isinstance(out, _StdoutProxy) else out  # type: ignore[attr-defined]
+
+
+class ExecutionLog:
+    """A bounded ring of execution records. Thread-safe appends (deque.append is atomic)."""
+
+    def __init__(self, maxlen: int = 10_000) -> None:
+        self._ring: deque[dict] = deque(maxlen=maxlen)
+        self._ids = itertools.count(1)
+
+    def record(self, *, path: str, kind: str, caller: str, started_ms: float, duration_ms: float,
+               status: str, error: str | None, lines: list[str]) -> None:
+        self._ring.append({
+            "id": next(self._ids), "timestamp": started_ms, "path": path, "kind": kind, "caller": caller,
+            "duration_ms": duration_ms, "status": status, "error": error, "lines": lines,
+        })
+
+    def entries(self) -> list[dict]:
+        return list(self._ring)
+
+    def dataframe(self):
+        import pandas as pd
+
+        columns = ["id", "timestamp", "path", "kind", "caller", "duration_ms", "status", "error", "lines"]
+        frame = pd.DataFrame(self.entries(), columns=columns)
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"], unit="ms", utc=True)
+        return frame
+
+
+def now_ms() -> float:
+    return time.time() * 1000.0
