@@ -1,0 +1,166 @@
+"""Order-preserving byte encoding of Convex values and index keys.
+
+`encode_value(a) < encode_value(b)` (plain `bytes` comparison) exactly when a < b in Convex's total
+order (convex-semantics.md §2.4), and the encodings are equal exactly when the values are
+Convex-equal. This module only encodes; the sorted indexes that use it live in `engine/store.py`.
+
+Format (ours; only the order matters): a type tag, then a payload.
+
+    UNSET 01 | null 03 | Int64 04 + 8 bytes big-endian of n + 2**63 | Float64 0D + 8 bytes
+    (IEEE total-order transform, NaNs canonical but signed) | false 0E | true 0F |
+    string 10 + escaped UTF-8 + 00 | bytes 11 + escaped + 00 | array 12 + items + 00 |
+    object 15 + (01 + escaped name + 00 + value)* in UTF-8 name order + 00
+
+Escaping turns each 00 byte into 00 FF, so the terminator 00 sorts below any continuation, and a
+key component never continues with FF: `prefix_end(enc(x))` bounds exactly the keys whose
+component there equals x.
+"""
+
+from __future__ import annotations
+
+import struct
+from math import copysign
+from typing import Any, Iterable
+
+from .values import Int64, _Unset
+
+__all__ = ["encode_value", "encode_key", "successor", "prefix_end"]
+
+_D = struct.Struct(">d")
+_Q = struct.Struct(">Q")
+_d_pack = _D.pack
+_q_pack = _Q.pack
+_q_unpack = _Q.unpack
+_SIGN = 1 << 63
+_ALL = (1 << 64) - 1
+
+_UNSET = b"\x01"
+_NULL = b"\x03"
+_FALSE = b"\x0e"
+_TRUE = b"\x0f"
+# Canonical NaNs keep their sign: -NaN sorts below -inf, +NaN above +inf.
+_NAN_POS = b"\x0d" + _q_pack(0x7FF8000000000000 | _SIGN)
+_NAN_NEG = b"\x0d" + _q_pack(0xFFF8000000000000 ^ _ALL)
+
+
+def _enc_float(x: float) -> bytes:
+    if x != x:
+        return _NAN_NEG if copysign(1.0, x) < 0.0 else _NAN_POS
+    bits = _q_unpack(_d_pack(x))[0]
+    return b"\x0d" + _q_pack(bits ^ _ALL if bits >= _SIGN else bits | _SIGN)
+
+
+def _enc_str(s: str) -> bytes:
+    try:
+        b = s.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: keep code point order, never crash
+        b = s.encode("utf-8", "surrogatepass")
+    if b"\x00" in b:
+        b = b.replace(b"\x00", b"\x00\xff")
+    return b"\x10" + b + b"\x00"
+
+
+def _enc_bytes(b: bytes) -> bytes:
+    if b"\x00" in b:
+        b = b.replace(b"\x00", b"\x00\xff")
+    return b"\x11" + b + b"\x00"
+
+
+def _enc_int(n: int) -> bytes:
+    return b"\x04" + _q_pack(n + _SIGN)
+
+
+def _enc_list(v: list) -> bytes:
+    parts = [b"\x12"]
+    append = parts.append
+    for x in v:
+        t = type(x)
+        if t is str:
+            append(_enc_str(x))
+        elif t is float:
+            append(_enc_float(x))
+        else:
+            append(_ENCODERS[t](x) if t in _ENCODERS else _bad(x))
+    append(b"\x00")
+    return b"".join(parts)
+
+
+def _enc_name(k: str) -> bytes:
+    b = k.encode("utf-8", "surrogatepass")
+    if b"\x00" in b:
+        b = b.replace(b"\x00", b"\x00\xff")
+    return b"\x01" + b + b"\x00"
+
+
+def _enc_dict(v: dict) -> bytes:
+    parts = [b"\x15"]
+    append = parts.append
+    # Python str order is code point order, which is UTF-8 byte order.
+    for k in sorted(v):
+        x = v[k]
+        append(_enc_name(k))
+        t = type(x)
+        if t is str:
+            append(_enc_str(x))
+        elif t is float:
+            append(_enc_float(x))
+        else:
+            append(_ENCODERS[t](x) if t in _ENCODERS else _bad(x))
+    append(b"\x00")
+    return b"".join(parts)
+
+
+def _bad(x: Any) -> bytes:
+    raise TypeError(f"{x!r} is not an internal Convex value (expected None, bool, float, Int64, str, bytes, list, dict or UNSET)")
+
+
+_ENCODERS: dict[type, Any] = {
+    str: _enc_str,
+    float: _enc_float,
+    Int64: _enc_int,
+    bool: lambda b: _TRUE if b else _FALSE,
+    type(None): lambda _: _NULL,
+    bytes: _enc_bytes,
+    list: _enc_list,
+    dict: _enc_dict,
+    _Unset: lambda _: _UNSET,
+}
+
+
+def encode_value(v: Any) -> bytes:
+    """The order-preserving encoding of one internal value (`UNSET` encodes as missing).
+
+    O(size of v); strings and floats take a fast path.
+
+    >>> encode_value(Int64(1)) < encode_value(-1.0) < encode_value(False) < encode_value("")
+    True
+    """
+    t = type(v)
+    if t is str:
+        return _enc_str(v)
+    if t is float:
+        return _enc_float(v)
+    enc = _ENCODERS.get(t)
+    if enc is None:
+        return _bad(v)
+    return enc(v)
+
+
+def encode_key(values: Iterable[Any]) -> bytes:
+    """The encoding of an index key: the concatenated encodings of its components.
+
+    >>> encode_key(("a", 1.0)) == encode_value("a") + encode_value(1.0)
+    True
+    """
+    return b"".join([encode_value(v) for v in values])
+
+
+def successor(k: bytes) -> bytes:
+    """The smallest byte string above `k` (for exclusive lower bounds)."""
+    return k + b"\x00"
+
+
+def prefix_end(k: bytes) -> bytes:
+    """A bound above every key that starts with the encoded components `k` and below every key
+    whose components differ there (for prefix/equality ranges)."""
+    return k + b"\xff"
