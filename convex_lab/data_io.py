@@ -124,7 +124,9 @@ def import_rows(db: Database, persistence: Persistence, table_name: str, rows: A
     for i, record in enumerate(iterator):
         try:
             if use_schema:
-                converted.append(schema.convert_document(table_name, record, db.table_name_of))
+                doc = schema.convert_document(table_name, record, db.table_name_of)
+                schema.validate_document(table_name, doc, db.table_name_of)
+                converted.append(doc)
             else:
                 converted.append(convex_value(record))
         except ValidationMismatch as exc:

@@ -26,7 +26,7 @@ class ConvexError(Exception):
 def _stringify(data: Any) -> str:
     # Convex's message for non-string data is a JSON-ish rendering of the value.
     try:
-        from .values import display_value
+        from .values import stringify_value_for_error as display_value
 
         return display_value(data)
     except Exception:  # pragma: no cover - best effort for odd data

@@ -266,8 +266,11 @@ class Transaction:
         if schema is not None and table.name in schema.tables:
             from ..validators import ValidationMismatch
 
+            resolver = self.database.table_name_of
+            doc = schema.convert_document(table.name, raw, resolver)
             try:
-                return schema.convert_document(table.name, raw, self.database.table_name_of)
+                schema.validate_document(table.name, doc, resolver)
+                return doc
             except ValidationMismatch as exc:
                 raise SchemaValidationError(
                     f'Failed to insert or update a document in table "{table.name}" because it does not match the schema: {exc.message}'
