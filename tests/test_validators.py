@@ -576,3 +576,87 @@ def test_check_is_fast_enough():
         check_document(o, d, resolver)
     elapsed = time.perf_counter() - start
     assert elapsed < 3.0, elapsed
+
+
+# --------------------------------------------------------------------------------------------
+# Property: values generated from a validator pass it, survive convert unchanged, and the
+# validator survives its JSON form.
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_names = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True)
+_finite = st.floats(allow_nan=False, allow_infinity=False)
+_int64s = st.integers(-(2**63), 2**63 - 1).map(Int64)
+
+_leaf = st.one_of(
+    st.sampled_from([v.string(), v.number(), v.int64(), v.boolean(), v.null(), v.bytes(), v.any()]),
+    st.one_of(st.text(max_size=5), _finite, st.booleans(), _int64s).map(v.literal),
+)
+
+
+def _extend(children):
+    return st.one_of(
+        children.map(v.array),
+        st.dictionaries(_names, st.tuples(children, st.booleans()), max_size=4).map(
+            lambda d: v.object({k: (v.optional(x) if opt else x) for k, (x, opt) in d.items()})
+        ),
+        st.lists(children, min_size=1, max_size=3).map(lambda ms: v.union(*ms)),
+        children.map(lambda x: v.record(v.string(), x)),
+    )
+
+
+_validators = st.recursive(_leaf, _extend, max_leaves=8)
+
+
+def _value_for(draw, x):
+    if x.is_optional:
+        x = x.inner
+    kind = x.kind
+    if kind == "string":
+        return draw(st.text(max_size=5))
+    if kind == "number":
+        return draw(_finite)
+    if kind == "bigint":
+        return draw(_int64s)
+    if kind == "boolean":
+        return draw(st.booleans())
+    if kind == "null":
+        return None
+    if kind == "bytes":
+        return draw(st.binary(max_size=4))
+    if kind == "any":
+        return draw(st.one_of(st.none(), _finite, st.text(max_size=3), _int64s))
+    if kind == "literal":
+        return x.value
+    if kind == "array":
+        return [_value_for(draw, x.element) for _ in range(draw(st.integers(0, 3)))]
+    if kind == "object":
+        out = {}
+        for k, fv in x.fields.items():
+            if fv.is_optional and draw(st.booleans()):
+                continue
+            out[k] = _value_for(draw, fv)
+        return out
+    if kind == "record":
+        return {k: _value_for(draw, x.values) for k in draw(st.lists(_names, max_size=3, unique=True))}
+    if kind == "union":
+        return _value_for(draw, draw(st.sampled_from(x.members)))
+    raise AssertionError(kind)
+
+
+@st.composite
+def _validator_and_value(draw):
+    x = draw(_validators)
+    return x, _value_for(draw, x)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_validator_and_value())
+def test_property_generated_values_pass(pair):
+    x, value = pair
+    x.check(value)
+    same(x.convert(value), value)
+    assert Validator.from_json(x.to_json()) == x
+    assert Validator.from_json(x.to_json()).to_json() == x.to_json()
+    assert repr(Validator.from_json(x.to_json())) == repr(x)
