@@ -30,6 +30,7 @@ class Capture:
     __slots__ = ("lines", "echo", "_partial", "truncated")
 
     def __init__(self, echo: TextIO | None = None) -> None:
+        ensure_stdout_proxy()
         self.lines: list[str] = []
         self.echo = echo  # where lines are also shown (the calling cell's stream), or None
         self._partial = ""
@@ -115,12 +116,19 @@ _handler = _LogHandler()
 _filter = _CaptureFilter()
 
 
+def ensure_stdout_proxy() -> None:
+    """Wrap `sys.stdout` again if something replaced it since (pytest, IPython's capture)."""
+    if not isinstance(sys.stdout, _StdoutProxy):
+        with _install_lock:
+            if not isinstance(sys.stdout, _StdoutProxy):
+                sys.stdout = _StdoutProxy(sys.stdout)  # type: ignore[assignment]
+
+
 def install() -> None:
     """Install the stdout proxy and the logging handler once per process (idempotent)."""
     global _installed
+    ensure_stdout_proxy()
     with _install_lock:
-        if not isinstance(sys.stdout, _StdoutProxy):
-            sys.stdout = _StdoutProxy(sys.stdout)  # type: ignore[assignment]
         if not _installed:
             root = logging.getLogger()
             root.addHandler(_handler)
