@@ -156,6 +156,40 @@ def is_id(s: object) -> bool:
 
 
 def new_id(table_number: int, now_ms: float) -> str:
-    """A fresh id: 14 random bytes + the big-endian day number (days since 1970) of `now_ms`."""
+    """A fresh id: 14 random bytes + the big-endian day number (days since 1970) of `now_ms`.
+
+    Served from a small pool made in batches by `new_ids` (one id costs ~0.3 µs, not ~3 µs).
+    """
     days = int(now_ms // _MS_PER_DAY) & 0xFFFF
-    return encode_id(table_number, os.urandom(14) + days.to_bytes(2, "big"))
+    pool = _pools.get((table_number, days))
+    if not pool:
+        pool = _pools[(table_number, days)] = new_ids(table_number, now_ms, _POOL_SIZE)
+    return pool.pop()
+
+
+_POOL_SIZE = 256
+_pools: dict[tuple[int, int], list[str]] = {}
+
+
+def new_ids(table_number: int, now_ms: float, n: int) -> list[str]:
+    """`n` fresh ids for one table and day, encoded together with numpy. O(n)."""
+    import numpy as np
+
+    days = int(now_ms // _MS_PER_DAY) & 0xFFFF
+    prefix = _vint(table_number)
+    if (len(prefix) + 18) % 5 or n < 8:
+        return [encode_id(table_number, os.urandom(14) + days.to_bytes(2, "big")) for _ in range(n)]
+    width = len(prefix) + 16
+    body = np.empty((n, width + 2), dtype=np.uint8)
+    body[:, : len(prefix)] = np.frombuffer(prefix, dtype=np.uint8)
+    body[:, len(prefix): len(prefix) + 14] = np.frombuffer(os.urandom(14 * n), dtype=np.uint8).reshape(n, 14)
+    body[:, width - 2] = days >> 8
+    body[:, width - 1] = days & 0xFF
+    data = body[:, :width].astype(np.int64)
+    body[:, width] = data.sum(axis=1) & 0xFF  # Fletcher-16 c0
+    body[:, width + 1] = (data @ np.arange(width, 0, -1, dtype=np.int64)) & 0xFF  # c1 = Σ running c0
+    groups = np.unpackbits(body, axis=1).reshape(n, -1, 5)
+    indices = groups @ np.array([16, 8, 4, 2, 1], dtype=np.uint8)
+    text = np.frombuffer(_CONVEX, dtype=np.uint8)[indices].tobytes().decode("ascii")
+    size = indices.shape[1]
+    return [text[i: i + size] for i in range(0, n * size, size)]

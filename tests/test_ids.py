@@ -165,3 +165,17 @@ def test_encode_id_argument_checks():
         encode_id(0, bytes(16))
     with pytest.raises(ValueError):
         encode_id(10001, bytes(15))
+
+
+def test_new_ids_batch_matches_encoder():
+    from convex_lab.ids import decode_id, encode_id, new_ids
+
+    now_ms = 1.7e12
+    for number in (128, 539, 540, 10001, 16383, 5, 20000):
+        batch = new_ids(number, now_ms, 300)
+        assert len(set(batch)) == 300
+        for doc_id in batch:
+            decoded_number, internal = decode_id(doc_id)
+            assert decoded_number == number
+            assert encode_id(number, internal) == doc_id
+            assert int.from_bytes(internal[14:], "big") == int(now_ms // 86_400_000)

@@ -298,8 +298,7 @@ class Transaction:
             table.remove(old)  # type: ignore[arg-type]
             self.undo.append((table, old, old_size, None))
             return
-        size = value_size(new)
-        check_document(new, table.name)
+        size = check_document(new, table.name)  # checks limits and returns the size
         self._account_write(size)
         table.put(new, size, old)
         self.undo.append((table, old, old_size, new))
