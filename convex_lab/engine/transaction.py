@@ -24,6 +24,7 @@ from ..errors import (
     TooManyWrites,
 )
 from ..keys import encode_value, successor
+from ..validators import ValidationMismatch
 from ..values import UNSET, check_document, convex_value, copy_value, value_size
 from .store import BY_ID, Table
 
@@ -264,8 +265,6 @@ class Transaction:
             raise InvalidArgument(f"A document must be an object (a dict), got {type(raw).__name__}.")
         schema = self.database.schema
         if schema is not None and table.name in schema.tables:
-            from ..validators import ValidationMismatch
-
             resolver = self.database.table_name_of
             doc = schema.convert_document(table.name, raw, resolver)
             try:

@@ -29,6 +29,7 @@ from ..errors import (
     ReturnsValidationError,
     WrongFunctionKind,
 )
+from ..validators import ValidationMismatch, args_validator
 from ..values import check_value_limits, convex_value
 from . import logs as logmod
 from .loop import on_runtime_thread, submit
@@ -364,8 +365,6 @@ class Runtime:
     # -- registration -----------------------------------------------------------------------
     def register(self, kind: str, internal: bool, handler: Callable[..., Any], *, args: Any = None,
                  returns: Any = None, name: str | None = None, module: str = "notebook") -> FunctionHandle:
-        from ..validators import args_validator
-
         if not callable(handler):
             raise TypeError(f"@{kind} decorates a function, got {handler!r}.")
         fn_name = getattr(handler, "__name__", None) or "default"
@@ -389,8 +388,11 @@ class Runtime:
         if isinstance(fn, FunctionHandle):
             definition = self.functions.get(fn.path, fn.definition)
         elif isinstance(fn, str):
-            path = normalize_path(fn)
-            definition = self.functions.get(path)
+            definition = self.functions.get(fn)  # fast path: already a normalised path
+            path = fn
+            if definition is None:
+                path = normalize_path(fn)
+                definition = self.functions.get(path)
             if definition is None:
                 raise FunctionNotFound(
                     f"Could not find function for '{path}'. Define it with @app.{expected_kind or 'query'} first "
@@ -407,8 +409,6 @@ class Runtime:
 
     # -- validation -------------------------------------------------------------------------
     def _convert_args(self, definition: FunctionDef, raw: Any) -> dict:
-        from ..validators import ValidationMismatch
-
         if raw is None:
             raw = {}
         if type(raw) is not dict:
@@ -424,8 +424,6 @@ class Runtime:
         return converted
 
     def _convert_result(self, definition: FunctionDef, result: Any) -> Any:
-        from ..validators import ValidationMismatch
-
         if definition.returns is None:
             converted = convex_value(result)
         else:
@@ -505,7 +503,7 @@ class Runtime:
         capture_token = logmod.current_capture.set(capture)
         try:
             result = definition.handler(ctx, **args)
-            if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
                 raise TypeError(f"{definition.path} returned an awaitable: queries and mutations must be plain `def` functions.")
             return self._convert_result(definition, result)
         finally:

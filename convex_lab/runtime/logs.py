@@ -149,6 +149,9 @@ def echo_stream() -> TextIO | None:
     return out._target if isinstance(out, _StdoutProxy) else out  # type: ignore[attr-defined]
 
 
+_COLUMNS = ("id", "timestamp", "path", "kind", "caller", "duration_ms", "status", "error", "lines")
+
+
 class ExecutionLog:
     """A bounded ring of execution records. Thread-safe appends (deque.append is atomic)."""
 
@@ -158,19 +161,16 @@ class ExecutionLog:
 
     def record(self, *, path: str, kind: str, caller: str, started_ms: float, duration_ms: float,
                status: str, error: str | None, lines: list[str]) -> None:
-        self._ring.append({
-            "id": next(self._ids), "timestamp": started_ms, "path": path, "kind": kind, "caller": caller,
-            "duration_ms": duration_ms, "status": status, "error": error, "lines": lines,
-        })
+        # A tuple, not a dict: this runs once per execution, on the hot path.
+        self._ring.append((next(self._ids), started_ms, path, kind, caller, duration_ms, status, error, lines))
 
     def entries(self) -> list[dict]:
-        return list(self._ring)
+        return [dict(zip(_COLUMNS, row)) for row in list(self._ring)]
 
     def dataframe(self):
         import pandas as pd
 
-        columns = ["id", "timestamp", "path", "kind", "caller", "duration_ms", "status", "error", "lines"]
-        frame = pd.DataFrame(self.entries(), columns=columns)
+        frame = pd.DataFrame(list(self._ring), columns=list(_COLUMNS))
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], unit="ms", utc=True)
         return frame
 
