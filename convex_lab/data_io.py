@@ -7,16 +7,20 @@ the commit lock is taken, and the store and DuckDB are written in bulk.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import time
-from typing import Any
+
+import numpy as np
+from typing import Any, Iterator
 
 from . import ids as idlib
 from .engine.database import Commit, Database
 from .engine.persistence import Persistence, TableInfo
 from .engine.transaction import UNLIMITED, Transaction, Write
 from .errors import DurabilityError, SchemaValidationError
-from .values import UNSET, check_document, convex_value, value_size
+from .values import MAX_DOCUMENT_SIZE, UNSET, check_document, convex_value
 
 PROGRESS_THRESHOLD = 50_000  # rows above which import_rows shows a progress bar by default
 
@@ -91,6 +95,59 @@ def _dataframe_records(frame: Any) -> list[dict]:
     return records
 
 
+def _fast_frame_fields(frame: Any, validator: Any) -> tuple[list[dict], list[int]] | None:
+    """Documents (without system fields) and their sizes for the common DataFrame shape, built
+    column by column; None when any column needs the general per-row path.
+
+    Applies when every column is a float64 column or an object column of `str` with no missing
+    values, and the table's validator (if any) is an object whose fields take exactly those
+    columns as `v.string()`/`v.number()`/`v.any()` (optional or not). Validation and size
+    accounting then happen once per column instead of once per document.
+    """
+    import pandas as pd
+
+    from .validators import AnyValidator, Float64Validator, ObjectValidator, OptionalValidator, StringValidator
+
+    columns = [str(c) for c in frame.columns]
+    if len(set(columns)) != len(columns) or not columns:
+        return None
+    field_validators: dict[str, Any] = {}
+    if validator is not None:
+        if not isinstance(validator, ObjectValidator) or not set(columns) <= set(validator.fields):
+            return None
+        for name, field_validator in validator.fields.items():
+            if isinstance(field_validator, OptionalValidator):
+                field_validator = field_validator.inner
+            elif name not in columns:
+                return None
+            field_validators[name] = field_validator
+    lists: list[list] = []
+    sizes = [0] * len(frame)
+    for column, name in zip(frame.columns, columns):
+        series = frame[column]
+        expected = field_validators.get(name)
+        values = series.tolist()
+        if series.dtype == np.float64:
+            if expected is not None and not isinstance(expected, (Float64Validator, AnyValidator)):
+                return None
+            value_size = 9
+            sizes = [s + value_size for s in sizes]
+        elif series.dtype == object or isinstance(series.dtype, pd.StringDtype):
+            if not all(type(x) is str for x in values):
+                return None
+            if expected is not None and not isinstance(expected, (StringValidator, AnyValidator)):
+                return None
+            sizes = [s + len(x.encode("utf-8")) + 2 for s, x in zip(sizes, values)]
+        else:
+            return None
+        lists.append(values)
+    check_document({name: "" for name in columns})  # field names, once
+    overhead = 2 + sum(len(name) + 1 for name in columns)
+    sizes = [s + overhead for s in sizes]
+    docs = [dict(zip(columns, row)) for row in zip(*lists)]
+    return docs, sizes
+
+
 def _records(rows: Any) -> list[dict]:
     try:
         import pandas as pd
@@ -109,6 +166,38 @@ def _records(rows: Any) -> list[dict]:
 
 def import_rows(db: Database, persistence: Persistence, table_name: str, rows: Any, *, progress: bool | None = None) -> list[str]:
     """Validate and insert many documents as one commit. Returns their ids. Exempt from limits."""
+    with gc_paused():
+        return _import_rows(db, table_name, rows, progress)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector during a bulk build: millions of new dicts would
+    otherwise trigger repeated full collections (measured: ~2× slower imports)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _import_rows(db: Database, table_name: str, rows: Any, progress: bool | None) -> list[str]:
+    schema = db.schema
+    use_schema = schema is not None and table_name in schema.tables
+    fast = None
+    try:
+        import pandas as pd
+
+        if isinstance(rows, pd.DataFrame) and len(rows) > 0:
+            validator = schema.tables[table_name].document_validator if use_schema else None
+            fast = _fast_frame_fields(rows, validator)
+    except ImportError:  # pragma: no cover
+        pass
+    if fast is not None:
+        converted, field_sizes = fast
+        return _commit_import(db, table_name, converted, field_sizes)
     records = _records(rows)
     show = progress if progress is not None else len(records) >= PROGRESS_THRESHOLD
     iterator: Any = records
@@ -116,8 +205,6 @@ def import_rows(db: Database, persistence: Persistence, table_name: str, rows: A
         from tqdm.auto import tqdm
 
         iterator = tqdm(records, desc=f"import {table_name}", unit="rows")
-    schema = db.schema
-    use_schema = schema is not None and table_name in schema.tables
     converted: list[dict] = []
     from .validators import ValidationMismatch
 
@@ -135,6 +222,16 @@ def import_rows(db: Database, persistence: Persistence, table_name: str, rows: A
             ) from None
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"Row {i}: {exc}") from None
+    return _commit_import(db, table_name, converted, None)
+
+
+# Sizes of the system fields: `_id` (name 3 + 1, a 32-character id + 2) and `_creationTime`
+# (name 13 + 1, a float 9).
+_SYSTEM_FIELDS_SIZE = (3 + 1 + 34) + (13 + 1 + 9)
+
+
+def _commit_import(db: Database, table_name: str, converted: list[dict], field_sizes: list[int] | None) -> list[str]:
+    """Insert converted, validated documents as one commit (durable before anyone is told)."""
     if not converted:
         return []
     with db.lock:
@@ -144,16 +241,20 @@ def import_rows(db: Database, persistence: Persistence, table_name: str, rows: A
         creation_time = max(txn.now_ms, db.last_creation_time)
         number = table.number
         docs: list[dict] = []
-        sizes: list[int] = []
         next_up = math.nextafter
         inf = math.inf
-        for fields in converted:
+        new_ids = idlib.new_ids(number, creation_time, len(converted))
+        for fields, doc_id in zip(converted, new_ids):
             creation_time = next_up(creation_time, inf)
-            doc = {"_id": idlib.new_id(number, creation_time), "_creationTime": creation_time}
+            doc = {"_id": doc_id, "_creationTime": creation_time}
             doc.update(fields)
-            check_document(doc, table_name)
             docs.append(doc)
-            sizes.append(value_size(doc))
+        if field_sizes is None or len(new_ids[0]) != 32:
+            sizes = [check_document(doc, table_name) for doc in docs]
+        else:
+            sizes = [size + _SYSTEM_FIELDS_SIZE for size in field_sizes]
+            if max(sizes) > MAX_DOCUMENT_SIZE:
+                check_document(docs[sizes.index(max(sizes))], table_name)  # raises Convex's error
         empty = not table.docs
         if empty:
             table.bulk_load(docs, sizes)

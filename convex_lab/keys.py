@@ -164,3 +164,30 @@ def prefix_end(k: bytes) -> bytes:
     """A bound above every key that starts with the encoded components `k` and below every key
     whose components differ there (for prefix/equality ranges)."""
     return k + b"\xff"
+
+
+def encode_column(values: list[Any]) -> list[bytes]:
+    """`[encode_value(v) for v in values]`, vectorised with numpy when every value is a float
+    (creation times, numeric fields): the bulk paths (imports, reopen, index backfill) use it.
+
+    >>> encode_column([1.0, -0.0]) == [encode_value(1.0), encode_value(-0.0)]
+    True
+    """
+    if len(values) < 64 or not all(type(v) is float for v in values):
+        if values and all(type(v) is str for v in values):
+            return [_enc_str(v) for v in values]
+        return [encode_value(v) for v in values]
+    import numpy as np
+
+    floats = np.asarray(values, dtype=np.float64)
+    bits = floats.view(np.uint64).copy()
+    nan = np.isnan(floats)
+    if nan.any():
+        negative_nan = nan & (bits >> np.uint64(63)).astype(bool)
+        bits[nan] = np.uint64(0x7FF8000000000000)
+        bits[negative_nan] = np.uint64(0xFFF8000000000000)
+    negative = (bits >> np.uint64(63)).astype(bool)
+    ordered = np.where(negative, ~bits, bits | np.uint64(_SIGN))
+    blob = ordered.astype(">u8").tobytes()
+    tag = b"\x0d"
+    return [tag + blob[i: i + 8] for i in range(0, len(blob), 8)]

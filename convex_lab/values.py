@@ -1006,6 +1006,7 @@ def check_value_limits(v: Any, max_size: int = MAX_VALUE_SIZE, max_nesting: int 
 
 
 _SYSTEM_FIELDS = frozenset({"_id", "_creationTime"})
+_VALID_TOP_LEVEL: set[str] = set()  # top-level field names already checked (a cache)
 
 
 def check_document(doc: Any, table: str | None = None) -> int:
@@ -1038,7 +1039,7 @@ def check_document(doc: Any, table: str | None = None) -> int:
         )
     system_table = table is not None and table.startswith("_")
     for k in doc:
-        if k in _SYSTEM_FIELDS:
+        if k in _SYSTEM_FIELDS or k in _VALID_TOP_LEVEL:
             continue
         if k.startswith("_"):
             if system_table:
@@ -1046,6 +1047,8 @@ def check_document(doc: Any, table: str | None = None) -> int:
             # The backend's DocumentValidationError::SystemField text.
             raise ValueError(f"Field '{k}' starts with an underscore, which is only allowed for system fields like '_id'")
         check_identifier(k)
+        if len(_VALID_TOP_LEVEL) < 100_000:  # names seen valid; bounded so it cannot grow forever
+            _VALID_TOP_LEVEL.add(k)
     if size > MAX_DOCUMENT_SIZE:
         raise DocumentTooLarge(
             f"Value is too large ({format_size(size)} > maximum size {format_size(MAX_DOCUMENT_SIZE)})"

@@ -176,3 +176,19 @@ def test_rejects_non_internal_values():
         encode_value(1)  # a bare int never appears inside the engine
     with pytest.raises(TypeError):
         encode_value([object()])
+
+
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=64, max_size=200))
+def test_encode_column_matches_encode_value_for_floats(xs):
+    from convex_lab.keys import encode_column
+
+    assert encode_column(xs) == [encode_value(x) for x in xs]
+
+
+def test_encode_column_mixed_and_strings():
+    from convex_lab.keys import encode_column
+
+    mixed = ["a", 1.0, None, "b\x00"] * 20
+    assert encode_column(mixed) == [encode_value(x) for x in mixed]
+    strings = ["x", "", "a\x00b"] * 30
+    assert encode_column(strings) == [encode_value(x) for x in strings]

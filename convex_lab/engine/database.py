@@ -254,9 +254,8 @@ class Database:
             if table is None:
                 continue
             for doc in table.docs.values():
-                fields = {k: v for k, v in doc.items() if k != "_id" and k != "_creationTime"}
                 try:
-                    schema.validate_document(name, fields, resolver)
+                    schema.validate_document(name, doc, resolver)  # system fields are ignored
                 except ValidationMismatch as exc:
                     raise SchemaValidationError(
                         f'Document with ID "{doc["_id"]}" in table "{name}" does not match the schema: {exc.message}'
