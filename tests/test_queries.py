@@ -16,6 +16,7 @@ from convex_lab.errors import (
     MultiplePaginatedDatabaseQueries,
     NoDocumentsForPagination,
     QueryReused,
+    TooManyDocumentsRead,
     TooManyReads,
     UniqueQueryError,
 )
@@ -283,7 +284,7 @@ def test_read_limits(memory_app):
 
     for _ in range(4):
         seed(n=8100)
-    with pytest.raises(TooManyReads, match="32000"):
+    with pytest.raises(TooManyDocumentsRead, match=r"Too many documents read in a single function execution \(limit: 32000\)"):
         run_query(memory_app, lambda db: db.query("big").collect())
     unlimited = App(limits="off")
     try:
@@ -291,6 +292,22 @@ def test_read_limits(memory_app):
         assert len(run_query(unlimited, lambda db: db.query("big").collect())) == 32_100
     finally:
         unlimited.close()
+
+
+def test_index_range_limit(memory_app):
+    @memory_app.mutation
+    def seed(ctx):
+        return [ctx.db.insert("t", {"i": i}) for i in range(10)]
+
+    ids = seed()
+
+    def many_gets(db):
+        for _ in range(410):
+            for doc_id in ids:
+                db.get(doc_id)
+
+    with pytest.raises(TooManyReads, match=r"Too many reads in a single function execution \(limit: 4096\)"):
+        run_query(memory_app, many_gets)
 
 
 def test_write_limit(memory_app):

@@ -19,7 +19,8 @@ from ..errors import (
     NonexistentDocument,
     ReadOnlyTable,
     SchemaValidationError,
-    TooManyIndexRanges,
+    TooManyBytesRead,
+    TooManyDocumentsRead,
     TooManyReads,
     TooManyWrites,
 )
@@ -37,6 +38,12 @@ MAX_BYTES_READ = 16 * 1024 * 1024
 MAX_INDEX_RANGES = 4_096
 MAX_DOCS_WRITTEN = 16_000
 MAX_BYTES_WRITTEN = 16 * 1024 * 1024
+
+# Convex's advice appended to its read-limit errors.
+OVER_LIMIT_HELP = (
+    "Consider using smaller limits in your queries, paginating your queries, or using indexed "
+    "queries with a selective index range expressions."
+)
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -133,9 +140,8 @@ class Transaction:
         reads = self.reads
         reads.ranges.append((table, index, lo, hi))
         if len(reads.ranges) + len(reads.points) > self.limits.index_ranges:
-            raise TooManyIndexRanges(
-                f"Too many index ranges read in a single function execution (limit: {self.limits.index_ranges}). "
-                "Consider combining queries or reading fewer ranges."
+            raise TooManyReads(
+                f"Too many reads in a single function execution (limit: {self.limits.index_ranges}). {OVER_LIMIT_HELP}"
             )
 
     def count_read(self, table: Table, doc_id: str) -> None:
@@ -143,16 +149,12 @@ class Transaction:
         self.bytes_read += table.sizes[doc_id]
         limits = self.limits
         if self.rows_read > limits.rows_read:
-            raise TooManyReads(
-                f"Too many documents read in a single function execution (limit: {limits.rows_read}). "
-                "Consider using smaller limits in your queries, paginating your queries, or using indexed "
-                "queries with a selective index range expressions."
+            raise TooManyDocumentsRead(
+                f"Too many documents read in a single function execution (limit: {limits.rows_read}). {OVER_LIMIT_HELP}"
             )
         if self.bytes_read > limits.bytes_read:
-            raise TooManyReads(
-                f"Too many bytes read in a single function execution (limit: {limits.bytes_read} bytes). "
-                "Consider using smaller limits in your queries, paginating your queries, or using indexed "
-                "queries with a selective index range expressions."
+            raise TooManyBytesRead(
+                f"Too many bytes read in a single function execution (limit: {limits.bytes_read} bytes). {OVER_LIMIT_HELP}"
             )
 
     def copy_out(self, table: Table, doc: dict) -> dict:
