@@ -78,13 +78,13 @@ def _dataframe_records(frame: Any) -> list[dict]:
         if pd.api.types.is_float_dtype(dtype) and not isinstance(dtype, pd.api.extensions.ExtensionDtype):
             lists.append(values)  # numpy floats: NaN stays NaN
             continue
-        # Missing markers become absent fields: None, pd.NA, NaT (and NaN inside object columns,
-        # which is how pandas spells "missing" there).
+        # Missing markers become absent fields: None, pd.NA, NaT, and NaN outside float64 columns
+        # (how pandas spells "missing" in object and string columns).
         cleaned = []
         for value in values:
             if value is None or value is pd.NA or value is pd.NaT:
                 cleaned.append(UNSET)
-            elif type(value) is float and math.isnan(value) and dtype == object:
+            elif type(value) is float and math.isnan(value):
                 cleaned.append(UNSET)
             else:
                 cleaned.append(value)
