@@ -307,3 +307,16 @@ def test_async_def_query_refused(app):
         @app.query
         async def nope(ctx):
             return 1
+
+
+def test_async_action_can_run_a_sync_action_off_the_loop(app):
+    @app.action
+    def blocking(ctx, x):
+        return threading.current_thread().name, x
+
+    @app.action
+    async def outer(ctx):
+        return await ctx.run_action(blocking, {"x": 1})
+
+    name, x = outer()
+    assert x == 1.0 and name != "convex_lab-runtime"

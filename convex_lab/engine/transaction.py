@@ -26,7 +26,7 @@ from ..errors import (
 )
 from ..keys import encode_value, successor
 from ..validators import ValidationMismatch
-from ..values import UNSET, check_document, convex_value, copy_value, value_size
+from ..values import UNSET, check_document, convex_value, copy_value, values_equal
 from .store import BY_ID, Table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -327,7 +327,7 @@ class Transaction:
         for system in ("_id", "_creationTime"):
             if system in value:
                 given = value[system]
-                if given is UNSET or given != current[system] or type(given) is not type(current[system]) and system == "_id":
+                if given is UNSET or not values_equal(convex_value(given), current[system]):
                     raise InvalidArgument(
                         f"Provided `{system}` field value {given!r} does not match the document's existing value {current[system]!r}; system fields cannot be changed."
                     )

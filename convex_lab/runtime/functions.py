@@ -556,9 +556,11 @@ class Runtime:
             try:
                 args = self._convert_args(definition, raw_args)
                 ctx = ActionCtx(self, identity, definition.is_async, capture)
-                result = definition.handler(ctx, **args)
-                if inspect.isawaitable(result):
-                    result = await result
+                if definition.is_async:
+                    result = await definition.handler(ctx, **args)
+                else:
+                    # A sync action blocks: run it on a worker thread so the loop keeps serving others.
+                    result = await asyncio.to_thread(contextvars.copy_context().run, definition.handler, ctx, **args)
                 return self._convert_result(definition, result)
             except BaseException as exc:
                 status, error = "failure", f"{type(exc).__name__}: {exc}"
