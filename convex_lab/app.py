@@ -39,9 +39,10 @@ class App:
         self._db = Database(persistence=self._persistence if self.path else None,
                             limits=limits in ("on", True))
         self._closed = False
-        loaded = self._persistence.load() if self.path else None
-        if loaded is not None:
-            self._restore(loaded)
+        with data_io.gc_paused():
+            loaded = self._persistence.load() if self.path else None
+            if loaded is not None:
+                self._restore(loaded)
         if not self.path:
             self._db.listeners.append(lambda commit: self._persistence.mirror([commit]))
         self._execution_log = ExecutionLog()
@@ -49,8 +50,6 @@ class App:
 
     def _restore(self, loaded: Any) -> None:
         from .schema import SchemaDefinition
-        from .values import value_size
-
         db = self._db
         for name, number in sorted(loaded.tables.items(), key=lambda item: item[1]):
             db.known_numbers[name] = number
@@ -58,11 +57,11 @@ class App:
             db.schema = SchemaDefinition.from_json(loaded.schema_json)
         for name, number in loaded.tables.items():
             table = db.create_table(name, number)
+            if db.schema is not None and name in db.schema.tables:
+                table.define_indexes(dict(db.schema.tables[name].indexes))
             docs = loaded.documents.get(name, [])
             if docs:
-                table.bulk_load(docs, [value_size(d) for d in docs])
-            if db.schema is not None and name in db.schema.tables:
-                table.set_user_indexes(dict(db.schema.tables[name].indexes))
+                table.bulk_load(docs)  # sizes are computed lazily, on first read
         db.last_ts = loaded.last_ts
         db.last_creation_time = loaded.last_creation_time
 

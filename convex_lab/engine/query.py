@@ -490,7 +490,7 @@ class Query:
                     txn.count_read(table, doc_id)
                     last_key = key
                     rows += 1
-                    nbytes += table.sizes[doc_id]
+                    nbytes += table.size_of(doc_id)
                     if filters:
                         passed = True
                         for f in filters:

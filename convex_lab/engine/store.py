@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 from sortedcontainers import SortedDict
 
 from ..keys import _enc_str, encode_column, encode_value
-from ..values import UNSET
+from ..values import UNSET, value_size
 
 BY_ID = "by_id"
 BY_CREATION_TIME = "by_creation_time"
@@ -98,8 +98,9 @@ def is_flat(doc: dict) -> bool:
 class Table:
     """A table's committed documents and indexes.
 
-    Responsibilities: documents by id, their sizes (for read limits), whether each is flat (for
-    fast copies), and the indexes. Writes come only from `Transaction` through `put`/`remove`.
+    Responsibilities: documents by id, their sizes (for read limits; filled lazily after a bulk
+    load, see `size_of`), whether each is flat (for fast copies), and the indexes. Writes come only
+    from `Transaction` through `put`/`remove`.
     """
 
     __slots__ = ("name", "number", "docs", "sizes", "nested", "indexes", "index_list", "by_id", "by_creation_time", "fields_seen")
@@ -178,20 +179,41 @@ class Table:
         for index in self.index_list:
             del index.entries[index.key(doc, tail)]
         del self.docs[doc_id]
-        del self.sizes[doc_id]
+        self.sizes.pop(doc_id, None)
         self.nested.discard(doc_id)
 
-    def bulk_load(self, docs: list[dict], sizes: list[int]) -> None:
-        """Add many documents at once, rebuilding the indexes by sorting once. O(n log n)."""
-        for doc, size in zip(docs, sizes):
+    def size_of(self, doc_id: str) -> int:
+        """The Convex size of a stored document (computed on first use after a bulk load)."""
+        size = self.sizes.get(doc_id)
+        if size is None:
+            size = self.sizes[doc_id] = value_size(self.docs[doc_id])
+        return size
+
+    def define_indexes(self, definitions: dict[str, tuple[str, ...]]) -> None:
+        """Declare the user indexes of an empty table (no backfill needed)."""
+        assert not self.docs
+        self.set_user_indexes(definitions)
+
+    def bulk_load(self, docs: list[dict], sizes: list[int] | None = None) -> None:
+        """Add many documents at once, rebuilding the indexes by sorting once. O(n log n).
+
+        `sizes` may be omitted (reopen): sizes are then computed on first read.
+        """
+        docs_by_id = self.docs
+        nested = self.nested
+        seen_fields: set[str] = set()
+        for doc in docs:
             doc_id = doc["_id"]
-            self.docs[doc_id] = doc
-            self.sizes[doc_id] = size
+            docs_by_id[doc_id] = doc
             if not is_flat(doc):
-                self.nested.add(doc_id)
-            for field in doc:
-                if field not in self.fields_seen:
-                    self.fields_seen[field] = None
+                nested.add(doc_id)
+            if len(doc) != len(seen_fields) or not seen_fields.issuperset(doc):
+                seen_fields.update(doc)
+        for field in seen_fields:
+            if field not in self.fields_seen:
+                self.fields_seen[field] = None
+        if sizes is not None:
+            self.sizes.update(zip([doc["_id"] for doc in docs], sizes))
         tails = doc_tails(list(self.docs.values()))
         for index in self.index_list:
             self._backfill(index, tails)
@@ -200,7 +222,9 @@ class Table:
     def _check(self) -> None:
         """Assert every structural invariant (for tests)."""
         n = len(self.docs)
-        assert set(self.sizes) == set(self.docs)
+        assert set(self.sizes) <= set(self.docs)
+        for doc_id, size in self.sizes.items():
+            assert size == value_size(self.docs[doc_id]), doc_id
         assert self.nested <= set(self.docs)
         for index in self.index_list:
             assert len(index.entries) == n, (index.name, len(index.entries), n)

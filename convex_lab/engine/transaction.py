@@ -146,7 +146,7 @@ class Transaction:
 
     def count_read(self, table: Table, doc_id: str) -> None:
         self.rows_read += 1
-        self.bytes_read += table.sizes[doc_id]
+        self.bytes_read += table.size_of(doc_id)
         limits = self.limits
         if self.rows_read > limits.rows_read:
             raise TooManyDocumentsRead(
@@ -294,7 +294,7 @@ class Transaction:
     def _store(self, table: Table, doc_id: str, new: dict | None, old: dict | None) -> None:
         if doc_id not in self.touched:
             self.touched[doc_id] = (table, old)
-        old_size = table.sizes[doc_id] if old is not None else 0
+        old_size = table.size_of(doc_id) if old is not None else 0
         if new is None:
             table.remove(old)  # type: ignore[arg-type]
             self.undo.append((table, old, old_size, None))
