@@ -257,7 +257,7 @@ def _commit_import(db: Database, table_name: str, converted: list[dict], field_s
                 check_document(docs[sizes.index(max(sizes))], table_name)  # raises Convex's error
         empty = not table.docs
         if empty:
-            table.bulk_load(docs, sizes)
+            table.bulk_load(docs, sizes, all_flat=field_sizes is not None)
         else:
             for doc, size in zip(docs, sizes):
                 table.put(doc, size, None)

@@ -83,7 +83,8 @@ def doc_tail(doc: dict) -> bytes:
 def doc_tails(docs: list[dict]) -> list[bytes]:
     """`doc_tail` of many documents, with the creation times encoded in one numpy pass."""
     times = encode_column([doc["_creationTime"] for doc in docs])
-    return [t + _enc_str(doc["_id"]) for t, doc in zip(times, docs)]
+    # Ids are base32 text: never a NUL byte to escape, so the string encoding is inlined.
+    return [t + b"\x10" + doc["_id"].encode() + b"\x00" for t, doc in zip(times, docs)]
 
 
 def is_flat(doc: dict) -> bool:
@@ -194,10 +195,11 @@ class Table:
         assert not self.docs
         self.set_user_indexes(definitions)
 
-    def bulk_load(self, docs: list[dict], sizes: list[int] | None = None) -> None:
+    def bulk_load(self, docs: list[dict], sizes: list[int] | None = None, all_flat: bool = False) -> None:
         """Add many documents at once, rebuilding the indexes by sorting once. O(n log n).
 
-        `sizes` may be omitted (reopen): sizes are then computed on first read.
+        `sizes` may be omitted (reopen): sizes are then computed on first read. `all_flat` says
+        the caller knows every document holds only scalars.
         """
         docs_by_id = self.docs
         nested = self.nested
@@ -205,7 +207,7 @@ class Table:
         for doc in docs:
             doc_id = doc["_id"]
             docs_by_id[doc_id] = doc
-            if not is_flat(doc):
+            if not all_flat and not is_flat(doc):
                 nested.add(doc_id)
             if len(doc) != len(seen_fields) or not seen_fields.issuperset(doc):
                 seen_fields.update(doc)
