@@ -212,7 +212,16 @@ def _import_rows(db: Database, table_name: str, rows: Any, progress: bool | None
         pass
     if fast is not None:
         converted, field_sizes = fast
-        return _commit_import(db, table_name, converted, field_sizes)
+        if not (progress if progress is not None else len(converted) >= PROGRESS_THRESHOLD):
+            return _commit_import(db, table_name, converted, field_sizes)
+        from tqdm.auto import tqdm
+
+        # The column-wise path has no per-row loop to report from: the bar shows the commit.
+        with tqdm(total=len(converted), desc=f"import {table_name}", unit="rows") as bar:
+            bar.set_postfix_str("indexing and writing")
+            ids = _commit_import(db, table_name, converted, field_sizes)
+            bar.update(len(ids))
+        return ids
     records = _records(rows)
     show = progress if progress is not None else len(records) >= PROGRESS_THRESHOLD
     iterator: Any = records

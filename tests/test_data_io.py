@@ -127,3 +127,13 @@ def test_table_df(app):
     frame = app.table("t").df()
     assert list(frame.columns[:2]) == ["_id", "_creationTime"]
     assert len(frame) == 2 and len(app.table("t")) == 2
+
+
+@pytest.mark.parametrize("frame_input", [True, False])
+def test_import_progress_bar(memory_app, capsys, frame_input):
+    rows = [{"a": float(i)} for i in range(20)]
+    data = pd.DataFrame(rows) if frame_input else rows
+    memory_app.import_rows("t", data, progress=True)
+    err = capsys.readouterr().err
+    assert "import t" in err and "20/20" in err
+    assert len(memory_app.table("t")) == 20
