@@ -304,7 +304,7 @@ def _commit_import(db: Database, table_name: str, converted: "list[dict] | Colum
                 ) from exc
         db.last_ts = ts
         db.last_creation_time = times[-1]
-        commit = Commit(ts, [Write(table, doc_id, None, doc) for doc_id, doc in zip(new_ids, docs)], created, None)
+        commit = Commit(ts, lambda: [Write(table, doc_id, None, doc) for doc_id, doc in zip(new_ids, docs)], created, None)
         for listener in db.listeners:
             listener(commit)
     return new_ids

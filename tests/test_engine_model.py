@@ -146,7 +146,7 @@ class EngineModel(RuleBasedStateMachine):
     @rule(data=st.data(), order=st.sampled_from(["asc", "desc"]), limit=st.none() | st.integers(0, 5),
           use_filter=st.booleans())
     def query(self, data, order, limit, use_filter):
-        names = ["by_creation_time"] + sorted(self.indexes)
+        names = ["by_creation_time", "by_id"] + sorted(self.indexes)
         name = data.draw(st.sampled_from(names))
         fields = self.indexes.get(name, ())
         n_eq = data.draw(st.integers(0, len(fields)))
@@ -188,10 +188,10 @@ class EngineModel(RuleBasedStateMachine):
             return query.collect() if limit is None else query.take(limit)
 
         got = self._query(run)
-        expected = self._expected(fields, eqs, lower, upper, order, filt, limit)
+        expected = self._expected(fields, eqs, lower, upper, order, filt, limit, by_id=name == "by_id")
         assert [d["_id"] for d in got] == [d["_id"] for d in expected]
 
-    def _expected(self, fields, eqs, lower, upper, order, filt, limit):
+    def _expected(self, fields, eqs, lower, upper, order, filt, limit, by_id=False):
         def ok(doc):
             for f, val in eqs:
                 if ref_compare(get_field(doc, f), val) != 0:
@@ -208,6 +208,8 @@ class EngineModel(RuleBasedStateMachine):
             return True
 
         def key_cmp(x, y):
+            if by_id:
+                return ref_compare(x["_id"], y["_id"])
             for f in fields:
                 c = ref_compare(get_field(x, f), get_field(y, f))
                 if c:

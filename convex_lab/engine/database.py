@@ -28,15 +28,26 @@ DEFAULT_LIMITS = Limits(True)
 
 
 class Commit:
-    """One committed transaction: its timestamp (ns) and what it changed."""
+    """One committed transaction: its timestamp (ns) and what it changed.
 
-    __slots__ = ("ts", "writes", "new_tables", "schema")
+    `writes` may be given as a function that builds the list on first use: a million-document
+    import need not build a million `Write` objects unless a listener asks for them.
+    """
 
-    def __init__(self, ts: int, writes: list[Write], new_tables: list[Table], schema: Any) -> None:
+    __slots__ = ("ts", "_writes", "new_tables", "schema")
+
+    def __init__(self, ts: int, writes: list[Write] | Callable[[], list[Write]], new_tables: list[Table],
+                 schema: Any) -> None:
         self.ts = ts
-        self.writes = writes
+        self._writes = writes
         self.new_tables = new_tables
         self.schema = schema  # the new SchemaDefinition when this commit changed it, else None
+
+    @property
+    def writes(self) -> list[Write]:
+        if callable(self._writes):
+            self._writes = self._writes()
+        return self._writes
 
     def __repr__(self) -> str:
         return f"Commit(ts={self.ts}, writes={len(self.writes)})"
@@ -240,7 +251,9 @@ class Database:
         for name, (indexes, index_list) in old_indexes.items():
             table = self.store.tables.get(name)
             if table is not None:
-                table.indexes, table.index_list = indexes, index_list
+                table.indexes = indexes
+                # Recomputed rather than restored: a lazily-built index may have been built since.
+                table.index_list = [index for index in indexes.values() if index.entries is not None]
 
     def check_data_against(self, schema: Any) -> None:
         """Raise SchemaValidationError naming table, document and path if data breaks `schema`."""

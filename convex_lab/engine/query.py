@@ -475,7 +475,7 @@ class Query:
             if table is None or (hi is not None and lo >= hi):
                 exhausted = True
                 return
-            entries = table.indexes[self._index].entries
+            entries = table.index_entries(table.indexes[self._index])
             cur_lo, cur_hi = lo, hi
             while True:
                 batch = list(islice(entries.irange(cur_lo, cur_hi, (True, False), reverse=desc), _BATCH))

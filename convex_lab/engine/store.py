@@ -113,9 +113,12 @@ class Table:
         self.sizes: dict[str, int] = {}
         self.nested: set[str] = set()  # ids of documents that hold lists or dicts
         self.by_id = Index(name, BY_ID, ())
+        # `by_id` is built on first use (`index_entries`): point reads use `docs`, and ordered scans
+        # of ids are rare, so most tables never pay for it (one sorted insert per write saved).
+        self.by_id.entries = None
         self.by_creation_time = Index(name, BY_CREATION_TIME, ())
         self.indexes: dict[str, Index] = {BY_ID: self.by_id, BY_CREATION_TIME: self.by_creation_time}
-        self.index_list: list[Index] = [self.by_id, self.by_creation_time]
+        self.index_list: list[Index] = [self.by_creation_time]  # the indexes writes maintain
         self.fields_seen: dict[str, None] = {}  # top-level field names, insertion ordered (for SQL)
 
     # -- index management -------------------------------------------------------------------
@@ -131,7 +134,14 @@ class Table:
             self._backfill(index)
             kept[name] = index
         self.indexes = kept
-        self.index_list = list(kept.values())
+        self.index_list = [index for index in kept.values() if index.entries is not None]
+
+    def index_entries(self, index: Index) -> SortedDict:
+        """The sorted entries of `index`, building a lazily-built index on first use. O(n log n) once."""
+        if index.entries is None:
+            self._backfill(index)
+            self.index_list.append(index)
+        return index.entries
 
     def _backfill(self, index: Index, tails: list[bytes] | None = None) -> None:
         """Rebuild `index` from every document, column by column. O(n log n)."""
@@ -144,7 +154,12 @@ class Table:
             keys = tails
         else:
             columns = [encode_column([get(doc) for doc in docs]) for get in index._getters]
-            keys = [b"".join(parts) for parts in zip(*columns, tails)]
+            if len(columns) == 1:
+                keys = [a + t for a, t in zip(columns[0], tails)]
+            elif len(columns) == 2:
+                keys = [a + b + t for a, b, t in zip(columns[0], columns[1], tails)]
+            else:
+                keys = [b"".join(parts) for parts in zip(*columns, tails)]
         index.entries = SortedDict(zip(keys, docs))
 
     # -- writes (called by Transaction only) --------------------------------------------------
@@ -228,6 +243,8 @@ class Table:
         for doc_id, size in self.sizes.items():
             assert size == value_size(self.docs[doc_id]), doc_id
         assert self.nested <= set(self.docs)
+        assert all(index.entries is not None for index in self.index_list)
+        assert all(index in self.index_list for index in self.indexes.values() if index.entries is not None)
         for index in self.index_list:
             assert len(index.entries) == n, (index.name, len(index.entries), n)
             index.entries._check()
