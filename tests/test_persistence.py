@@ -628,3 +628,12 @@ def test_one_million_documents_bulk_and_reopen(path):
         assert q.sql("select count(*) as c, max(n) as m from items", info).values.tolist() == [[n, n - 1]]
     finally:
         q.close()
+
+
+def test_string_array_fast_path_matches_pyarrow():
+    from convex_lab.engine.persistence import _string_array
+
+    for items in (["a", "", "abc" * 50], ["é", "ascii", ""], [], ["\x00x"]):
+        array = _string_array(items)
+        assert array.to_pylist() == items
+        assert str(array.type) == "string"

@@ -251,13 +251,12 @@ class Persistence:
                 self._queue_writes += len(docs)
             self._wake.set()
             return
-        bodies = [dumps_export(doc) for doc in docs]
         ids = [doc["_id"] for doc in docs]
         times = [doc["_creationTime"] for doc in docs]
         n = len(docs)
         number = pa.array([table.number] * n, pa.int32()) if n else pa.array([], pa.int32())
-        id_col = pa.array(ids, pa.string())
-        body_col = pa.array(bodies, pa.string())
+        id_col = _string_array(ids)
+        body_col = _string_array([dumps_export(doc) for doc in docs])
         log_tbl = pa.Table.from_arrays([pa.array([ts] * n, pa.int64()), number, id_col, body_col], schema=_LOG_SCHEMA)
         doc_tbl = pa.Table.from_arrays([number, id_col, pa.array(times, pa.float64()), body_col], schema=_DOC_SCHEMA)
         max_time = max(times, default=0.0)
@@ -637,6 +636,21 @@ def _decode_all(bodies: list[str]) -> list[dict]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _string_array(items: list[str]) -> pa.Array:
+    """An Arrow string array built from one joined buffer and offsets: several times faster than
+    `pa.array(list_of_str)` for a million values when the text is ASCII (ids, most bodies)."""
+    import numpy as np
+
+    joined = "".join(items)
+    if not joined.isascii():
+        return pa.array(items, pa.string())
+    offsets = np.zeros(len(items) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, items), dtype=np.int64, count=len(items)), out=offsets[1:])
+    data = joined.encode("ascii")
+    array = pa.LargeStringArray.from_buffers(len(items), pa.py_buffer(offsets.tobytes()), pa.py_buffer(data))
+    return array.cast(pa.string())
 
 
 def _rollback(con: Any) -> None:
