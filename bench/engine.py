@@ -83,6 +83,9 @@ def make_app(path: str | None, frame: pd.DataFrame) -> App:
     app.set_schema(SCHEMA())
     if len(frame):
         app.import_rows("messages", frame, progress=False)
+    # Let the in-memory app's background DuckDB feed catch up, so it does not compete with the
+    # first measurements (steady state, not the import's after-effects).
+    app._persistence.flush()
     return app
 
 

@@ -14,7 +14,7 @@ from typing import Any, Callable
 from .engine.database import Commit, Database
 from .engine.persistence import Persistence
 from .engine.transaction import UNLIMITED, Write
-from .runtime.functions import FunctionHandle, Runtime
+from .runtime.functions import FunctionHandle, Runtime, _in_coroutine
 from .runtime.logs import ExecutionLog
 from . import data_io
 
@@ -125,10 +125,13 @@ class App:
         return self._decorator("action", True, fn, args, returns, name)
 
     def run(self, fn: Any, args: dict | None = None) -> Any:
-        """Run a function (a handle or a path such as "notebook:send") as a client call."""
+        """Run a function (a handle or a path such as "notebook:send") as a client call: blocks
+        and returns the result from synchronous code, returns an awaitable from a coroutine."""
         path = fn.path if isinstance(fn, FunctionHandle) else fn
-        handle = self._runtime.handles.get(self._runtime.resolve(path).path)
-        return handle.call(args or {}) if handle is not None else self._runtime.call(path, args or {})
+        handle = self._runtime.handles[self._runtime.resolve(path).path]
+        if _in_coroutine():
+            return handle.call_async(args or {})
+        return handle.call(args or {})
 
     def run_query(self, fn: Any, args: dict | None = None) -> Any:
         return self._runtime.call(self._runtime.resolve(fn, "query").path, args or {})

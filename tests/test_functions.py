@@ -90,10 +90,11 @@ def test_calling_styles(app):
     assert len({id1, id2, id3, id4}) == 4
 
     async def from_coroutine():
-        return await send(room="b", body="async"), await send.call_async({"room": "b", "body": "x"})
+        return (await send(room="b", body="async"), await send.call_async({"room": "b", "body": "x"}),
+                await app.run("notebook:send", {"room": "b", "body": "y"}))
 
     ids = asyncio.run(from_coroutine())
-    assert all(isinstance(i, str) for i in ids)
+    assert len(ids) == 3 and all(isinstance(i, str) for i in ids)
 
 
 def test_argument_validation_errors(app):

@@ -455,76 +455,95 @@ class Query:
         return self._take_over(filters=self._filters + (compile_expr(expr),), stage=1)
 
     # -- execution --------------------------------------------------------------------------
-    def _scan(self, lo: bytes, hi: bytes | None, limit: int | None, stop_rows: int | None = None,
-              stop_bytes: int | None = None):
-        """Yield `(key, document copy)` in order; record the scanned interval on exit.
+    def _read(self, lo: bytes, hi: bytes | None, limit: int | None, stop_rows: int | None = None,
+              stop_bytes: int | None = None) -> tuple[list[tuple[bytes, dict]], bool, bytes | None]:
+        """Read matching `(key, document copy)` pairs in order from [lo, hi), up to `limit`.
 
-        Reads in batches resuming after the last key, so writes between items are safe.
-        `stop_rows`/`stop_bytes` end the scan early (pagination's maximumRowsRead/BytesRead).
+        Returns `(items, exhausted, last key read)` and records nothing. Keys are fetched in
+        slices of the SortedDict (as many as still needed when there is no filter), so the cost is
+        O(log n + documents read). `stop_rows`/`stop_bytes` end the read early (pagination's
+        maximumRowsRead/BytesRead); filtered-out documents count as read.
         """
         txn = self._txn
         table = txn.store.tables.get(self._table)
+        if table is None or (hi is not None and lo >= hi):
+            return [], True, None
+        entries = table.index_entries(table.indexes[self._index])
         desc = self._order == "desc"
+        filters = self._filters
+        items: list[tuple[bytes, dict]] = []
+        last_key: bytes | None = None
+        rows = nbytes = 0
+        count_read, copy_out, get = txn.count_read, txn.copy_out, entries.get
+        while True:
+            want = _BATCH if (filters or limit is None) else max(limit - len(items), 1)
+            batch = list(islice(entries.irange(lo, hi, (True, False), reverse=desc), want))
+            for key in batch:
+                doc = get(key)
+                doc_id = doc["_id"]
+                count_read(table, doc_id)
+                last_key = key
+                rows += 1
+                if stop_bytes is not None:
+                    nbytes += table.size_of(doc_id)
+                passed = True
+                for f in filters:
+                    if not _as_bool(f(doc)):
+                        passed = False
+                        break
+                if passed:
+                    items.append((key, copy_out(table, doc)))
+                    if limit is not None and len(items) >= limit:
+                        return items, False, last_key
+                if (stop_rows is not None and rows >= stop_rows) or (stop_bytes is not None and nbytes >= stop_bytes):
+                    return items, False, last_key
+            if len(batch) < want:
+                return items, True, last_key
+            if desc:
+                hi = batch[-1]
+            else:
+                lo = successor(batch[-1])
+
+    def _record(self, lo: bytes, hi: bytes | None, exhausted: bool, last_key: bytes | None) -> None:
+        """Record the interval a read observed: all of [lo, hi) when exhausted (or when nothing
+        was read), else only up to the last key read."""
+        if exhausted or last_key is None:
+            self._txn.record_range(self._table, self._index, lo, hi)
+        elif self._order == "desc":
+            self._txn.record_range(self._table, self._index, last_key, hi)
+        else:
+            self._txn.record_range(self._table, self._index, lo, successor(last_key))
+
+    def _scan(self, lo: bytes, hi: bytes | None, limit: int | None, stop_rows: int | None = None,
+              stop_bytes: int | None = None) -> list[tuple[bytes, dict]]:
+        """`_read` + `_record`: the read set covers exactly what was scanned."""
+        items, exhausted, last_key = self._read(lo, hi, limit, stop_rows, stop_bytes)
+        self._scan_end = (exhausted, last_key)
+        self._record(lo, hi, exhausted, last_key)
+        return items
+
+    def _iterate(self, lo: bytes, hi: bytes | None) -> Iterator[dict]:
+        """Documents one batch at a time, resuming after the last key read, so user code may
+        write between items. The read set grows with what was consumed."""
+        cur_lo, cur_hi = lo, hi
         last_key: bytes | None = None
         exhausted = False
-        filters = self._filters
-        produced = 0
-        rows = 0
-        nbytes = 0
         try:
-            if table is None or (hi is not None and lo >= hi):
-                exhausted = True
-                return
-            entries = table.index_entries(table.indexes[self._index])
-            cur_lo, cur_hi = lo, hi
             while True:
-                batch = list(islice(entries.irange(cur_lo, cur_hi, (True, False), reverse=desc), _BATCH))
-                if not batch:
-                    exhausted = True
-                    return
-                for key in batch:
-                    doc = entries.get(key)
-                    if doc is None:  # removed by a write between batches
-                        continue
-                    doc_id = doc["_id"]
-                    txn.count_read(table, doc_id)
+                items, exhausted, batch_last = self._read(cur_lo, cur_hi, _BATCH)
+                for key, doc in items:
                     last_key = key
-                    rows += 1
-                    nbytes += table.size_of(doc_id)
-                    if filters:
-                        passed = True
-                        for f in filters:
-                            if not _as_bool(f(doc)):
-                                passed = False
-                                break
-                        if not passed:
-                            if (stop_rows is not None and rows >= stop_rows) or (stop_bytes is not None and nbytes >= stop_bytes):
-                                return
-                            continue
-                    yield key, txn.copy_out(table, doc)
-                    produced += 1
-                    if limit is not None and produced >= limit:
-                        return
-                    if (stop_rows is not None and rows >= stop_rows) or (stop_bytes is not None and nbytes >= stop_bytes):
-                        return
-                if len(batch) < _BATCH:
-                    exhausted = True
+                    yield doc
+                if exhausted:
                     return
-                if desc:
-                    cur_hi = batch[-1]
+                if batch_last is not None:
+                    last_key = batch_last
+                if self._order == "desc":
+                    cur_hi = batch_last
                 else:
-                    cur_lo = successor(batch[-1])
+                    cur_lo = successor(batch_last)  # type: ignore[arg-type]
         finally:
-            self._scan_end = (exhausted, last_key)
-            if exhausted or last_key is None:
-                # Exhausted, or stopped before reading anything: the whole range was observed
-                # (a stop before any read only happens for limit 0, which reads nothing).
-                if exhausted or limit != 0:
-                    txn.record_range(self._table, self._index, lo, hi)
-            elif desc:
-                txn.record_range(self._table, self._index, last_key, hi)
-            else:
-                txn.record_range(self._table, self._index, lo, successor(last_key))
+            self._record(lo, hi, exhausted, last_key)
 
     def _run(self, limit: int | None) -> list[dict]:
         lo, hi = self._range
@@ -561,7 +580,7 @@ class Query:
     def __iter__(self) -> Iterator[dict]:
         self._consume()
         lo, hi = self._range
-        return (doc for _, doc in self._scan(lo, hi, None))
+        return self._iterate(lo, hi)
 
     def paginate(self, opts: dict) -> dict:
         """One page in Convex's shape: `page`, `isDone`, `continueCursor` (+ split fields when relevant)."""
