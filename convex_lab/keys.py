@@ -71,18 +71,7 @@ def _enc_int(n: int) -> bytes:
 
 
 def _enc_list(v: list) -> bytes:
-    parts = [b"\x12"]
-    append = parts.append
-    for x in v:
-        t = type(x)
-        if t is str:
-            append(_enc_str(x))
-        elif t is float:
-            append(_enc_float(x))
-        else:
-            append(_ENCODERS[t](x) if t in _ENCODERS else _bad(x))
-    append(b"\x00")
-    return b"".join(parts)
+    return b"\x12" + b"".join([encode_value(x) for x in v]) + b"\x00"
 
 
 def _enc_name(k: str) -> bytes:
@@ -97,15 +86,8 @@ def _enc_dict(v: dict) -> bytes:
     append = parts.append
     # Python str order is code point order, which is UTF-8 byte order.
     for k in sorted(v):
-        x = v[k]
         append(_enc_name(k))
-        t = type(x)
-        if t is str:
-            append(_enc_str(x))
-        elif t is float:
-            append(_enc_float(x))
-        else:
-            append(_ENCODERS[t](x) if t in _ENCODERS else _bad(x))
+        append(encode_value(v[k]))
     append(b"\x00")
     return b"".join(parts)
 
