@@ -176,3 +176,44 @@ def encode_column(values: list[Any]) -> list[bytes]:
     blob = ordered.astype(">u8").tobytes()
     tag = b"\x0d"
     return [tag + blob[i: i + 8] for i in range(0, len(blob), 8)]
+
+
+_FIXED_WIDTH = {0x01: 1, 0x03: 1, 0x0E: 1, 0x0F: 1, 0x04: 9, 0x0D: 9}
+
+
+def component_end(key: bytes, start: int = 0) -> int:
+    """The offset just past the encoded value that begins at `key[start]`. O(length of it).
+
+    Lets the subscription index bucket keys by their first component without decoding them.
+
+    >>> k = encode_value("ab") + encode_value(1.0)
+    >>> k[:component_end(k)] == encode_value("ab")
+    True
+    """
+    tag = key[start]
+    width = _FIXED_WIDTH.get(tag)
+    if width is not None:
+        return start + width
+    if tag == 0x10 or tag == 0x11:
+        return _escaped_end(key, start + 1)
+    if tag == 0x12:
+        pos = start + 1
+        while key[pos] != 0x00:
+            pos = component_end(key, pos)
+        return pos + 1
+    if tag == 0x15:
+        pos = start + 1
+        while key[pos] != 0x00:
+            pos = component_end(key, _escaped_end(key, pos + 1))  # 01 + name + 00, then the value
+        return pos + 1
+    raise ValueError(f"Not an encoded key component: tag {tag:#04x} at offset {start}")
+
+
+def _escaped_end(key: bytes, pos: int) -> int:
+    # Escaped text ends at a 00 byte that is not followed by FF (00 FF is an escaped NUL).
+    while True:
+        pos = key.index(b"\x00", pos)
+        if pos + 1 < len(key) and key[pos + 1] == 0xFF:
+            pos += 2
+            continue
+        return pos + 1

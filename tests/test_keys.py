@@ -192,3 +192,20 @@ def test_encode_column_mixed_and_strings():
     assert encode_column(mixed) == [encode_value(x) for x in mixed]
     strings = ["x", "", "a\x00b"] * 30
     assert encode_column(strings) == [encode_value(x) for x in strings]
+
+
+@given(st.lists(st.one_of(
+    st.none(), st.booleans(), st.floats(), st.text(), st.binary(), st.integers(-(2**63), 2**63 - 1).map(Int64),
+    st.lists(st.text(max_size=3), max_size=3), st.dictionaries(st.text(max_size=3), st.text(max_size=3), max_size=3)),
+    min_size=1, max_size=4))
+def test_component_end_splits_keys_into_their_components(parts):
+    from convex_lab.keys import component_end
+
+    encoded = [encode_value(p) for p in parts]
+    key = b"".join(encoded)
+    pos = 0
+    for piece in encoded:
+        end = component_end(key, pos)
+        assert key[pos:end] == piece
+        pos = end
+    assert pos == len(key)
