@@ -16,6 +16,7 @@ from .engine.persistence import Persistence
 from .engine.transaction import UNLIMITED, Write
 from .runtime.functions import FunctionHandle, Runtime, _in_coroutine
 from .runtime.logs import ExecutionLog
+from .runtime.reactivity import Reactor, Subscription
 from . import data_io
 
 
@@ -47,6 +48,7 @@ class App:
             self._db.listeners.append(lambda commit: self._persistence.mirror([commit]))
         self._execution_log = ExecutionLog()
         self._runtime = Runtime(self._db, self._execution_log)
+        self._reactor = Reactor(self._db, self._runtime)
 
     def _restore(self, loaded: Any) -> None:
         from .schema import SchemaDefinition
@@ -80,6 +82,7 @@ class App:
         if self._closed:
             return
         self._closed = True
+        self._reactor.close()
         with self._db.lock:
             self._persistence.close()
 
@@ -151,6 +154,19 @@ class App:
         """Every recent execution (bounded): a DataFrame with path, kind, caller, duration, status,
         error and log lines."""
         return self._execution_log.dataframe()
+
+    # -- reactivity -------------------------------------------------------------------------
+    def subscribe(self, fn: Any, args: dict | None = None, callback: Callable[[Any], None] | None = None,
+                  on_error: Callable[[BaseException], None] | None = None) -> Subscription:
+        """Call `callback(result)` now and again after every commit that changes the query's
+        result (by Convex equality). Returns a `Subscription` (`.result`, `.unsubscribe()`)."""
+        if callback is None:
+            raise TypeError("app.subscribe needs a callback: app.subscribe(fn, args, callback)")
+        return self._reactor.subscribe(fn, args, callback, on_error)
+
+    def flush(self) -> None:
+        """Block until every commit so far has been delivered to subscriptions."""
+        self._reactor.flush()
 
     # -- data out and in --------------------------------------------------------------------
     def sql(self, query: str):

@@ -360,6 +360,9 @@ class Runtime:
         self.handles: dict[str, FunctionHandle] = {}
         self.execution_log = execution_log
         self._resolver = database.table_name_of
+        # Called after a mutation committed, before its caller gets the result (reactivity waits
+        # there until the subscriptions its commit touched have been delivered).
+        self.after_mutation: Callable[[], None] | None = None
         logmod.install()
 
     # -- registration -----------------------------------------------------------------------
@@ -449,8 +452,13 @@ class Runtime:
         return loop.run_in_executor(None, context.run, lambda: self.execute(path, args, identity=identity, caller=caller, allow_internal=True))
 
     def execute(self, path: str, raw_args: Any, *, identity: dict | None = None, caller: str = "notebook",
-                allow_internal: bool = True, parent_capture: logmod.Capture | None = None) -> Any:
-        """Validate, run in its own transaction (queries and mutations), log, return the result."""
+                allow_internal: bool = True, parent_capture: logmod.Capture | None = None,
+                reads_out: list | None = None) -> Any:
+        """Validate, run in its own transaction (queries and mutations), log, return the result.
+
+        `reads_out`, for queries: receives the run's read-set intervals (even when it raises), so
+        a live query can be re-run when what it read changes.
+        """
         definition = self.resolve(path)
         if definition.internal and not allow_internal:
             raise FunctionNotFound(f"Could not find public function for '{definition.path}'.")
@@ -466,9 +474,11 @@ class Runtime:
         try:
             args = self._convert_args(definition, raw_args)
             if definition.kind == "query":
-                result = self._run_query(definition, args, identity, capture)
+                result = self._run_query(definition, args, identity, capture, reads_out)
             elif definition.kind == "mutation":
                 result = self._run_mutation(definition, args, identity, capture)
+                if self.after_mutation is not None:
+                    self.after_mutation()
             else:
                 result = self._run_sync_action(definition, args, identity, capture)
             return result
@@ -481,9 +491,14 @@ class Runtime:
                                       duration_ms=(time.perf_counter() - t0) * 1000.0, status=status, error=error,
                                       lines=lines)
 
-    def _run_query(self, definition: FunctionDef, args: dict, identity: dict | None, capture: logmod.Capture) -> Any:
+    def _run_query(self, definition: FunctionDef, args: dict, identity: dict | None, capture: logmod.Capture,
+                   reads_out: list | None = None) -> Any:
         def body(txn: "Transaction") -> Any:
-            return self._invoke(definition, QueryCtx(self, txn, identity, 1), args, txn, capture, 1)
+            try:
+                return self._invoke(definition, QueryCtx(self, txn, identity, 1), args, txn, capture, 1)
+            finally:
+                if reads_out is not None:
+                    reads_out.extend(txn.reads.intervals())
 
         result, _ = self.database.run_query(body)
         return result

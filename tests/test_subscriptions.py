@@ -1,0 +1,229 @@
+"""Reactivity: app.subscribe re-runs exactly the queries a commit touched and delivers changes."""
+
+from __future__ import annotations
+
+import threading
+
+import hypothesis.strategies as st
+from hypothesis import HealthCheck, given, settings
+
+from convex_lab import App, define_schema, define_table, v
+from convex_lab.engine.subscriptions import SubscriptionIndex
+from convex_lab.keys import encode_value, prefix_end
+
+
+def chat_app(app):
+    app.set_schema(define_schema({
+        "messages": define_table({"room": v.string(), "body": v.string(), "n": v.number()})
+        .index("by_room", ["room"]),
+    }))
+
+    @app.mutation
+    def send(ctx, room, body, n=0.0):
+        return ctx.db.insert("messages", {"room": room, "body": body, "n": n})
+
+    @app.mutation
+    def edit(ctx, id, body):
+        ctx.db.patch(id, {"body": body})
+
+    @app.query
+    def room_messages(ctx, room):
+        return [d["body"] for d in ctx.db.query("messages").with_index("by_room", lambda q: q.eq("room", room)).collect()]
+
+    @app.query
+    def latest(ctx, room):
+        return [d["body"] for d in ctx.db.query("messages").with_index("by_room", lambda q: q.eq("room", room))
+                .order("desc").take(2)]
+
+    return send, edit, room_messages, latest
+
+
+def test_callback_runs_at_once_then_on_change(app):
+    send, edit, room_messages, _ = chat_app(app)
+    seen = []
+    sub = app.subscribe(room_messages, {"room": "a"}, seen.append)
+    assert seen == [[]]
+    first = send(room="a", body="hi")
+    assert seen == [[], ["hi"]]  # delivered before the mutation returned
+    edit(id=first, body="hello")
+    assert seen[-1] == ["hello"] and sub.result == ["hello"]
+    sub.unsubscribe()
+    send(room="a", body="after")
+    assert len(seen) == 3
+
+
+def test_writes_elsewhere_do_not_rerun(app):
+    send, _, room_messages, _ = chat_app(app)
+    a, b = [], []
+    sub_a = app.subscribe(room_messages, {"room": "a"}, a.append)
+    sub_b = app.subscribe(room_messages, {"room": "b"}, b.append)
+    runs_before = sub_b.runs
+    send(room="a", body="x")
+    assert a == [[], ["x"]] and b == [[]]
+    assert sub_b.runs == runs_before
+    assert sub_a.runs == 2
+
+
+def test_take_reruns_only_when_write_lands_in_scanned_range(memory_app):
+    send, edit, _, latest = chat_app(memory_app)
+    ids = [send(room="a", body=f"m{i}") for i in range(5)]
+    seen = []
+    sub = memory_app.subscribe(latest, {"room": "a"}, seen.append)
+    assert seen == [["m4", "m3"]]
+    edit(id=ids[0], body="old edit")  # outside the two newest documents: not in the read set
+    assert sub.runs == 1
+    edit(id=ids[4], body="new edit")
+    assert sub.runs == 2 and seen[-1] == ["new edit", "m3"]
+    send(room="a", body="m5")
+    assert seen[-1] == ["m5", "new edit"]
+
+
+def test_unchanged_result_is_not_delivered(memory_app):
+    send, edit, room_messages, _ = chat_app(memory_app)
+    doc = send(room="a", body="same")
+    seen = []
+    sub = memory_app.subscribe(room_messages, {"room": "a"}, seen.append)
+    edit(id=doc, body="same")  # a write in range that leaves the result equal
+    assert sub.runs == 2 and seen == [["same"]]
+
+
+def test_identical_queries_share_a_run(memory_app):
+    send, _, room_messages, _ = chat_app(memory_app)
+    one, two = [], []
+    s1 = memory_app.subscribe(room_messages, {"room": "a"}, one.append)
+    s2 = memory_app.subscribe(room_messages, {"room": "a"}, two.append)
+    send(room="a", body="x")
+    assert one == two == [[], ["x"]]
+    assert s1.runs == s2.runs == 2
+
+
+def test_errors_go_to_on_error_and_clear(memory_app):
+    chat_app(memory_app)
+
+    @memory_app.query
+    def fragile(ctx):
+        docs = ctx.db.query("messages").collect()
+        if any(d["body"] == "boom" for d in docs):
+            raise ValueError("boom found")
+        return len(docs)
+
+    @memory_app.mutation
+    def put(ctx, body):
+        return ctx.db.insert("messages", {"room": "r", "body": body, "n": 0.0})
+
+    @memory_app.mutation
+    def remove(ctx, id):
+        ctx.db.delete(id)
+
+    results, errors = [], []
+    memory_app.subscribe(fragile, {}, results.append, errors.append)
+    bad = put(body="boom")
+    assert isinstance(errors[-1], ValueError)
+    remove(id=bad)
+    assert results == [0.0, 0.0] and len(errors) == 1  # the fix re-delivers
+
+
+def test_commits_from_other_threads_are_delivered_in_order(memory_app):
+    send, _, room_messages, _ = chat_app(memory_app)
+    seen = []
+    delivered_on = set()
+
+    def record(result):
+        seen.append(len(result))
+        delivered_on.add(threading.current_thread().name)
+
+    memory_app.subscribe(room_messages, {"room": "a"}, record)
+    threads = [threading.Thread(target=lambda: [send(room="a", body="t") for _ in range(10)]) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    memory_app.flush()
+    assert seen[-1] == 30
+    assert seen == sorted(seen)  # never an older result after a newer one
+    assert delivered_on <= {"convex_lab-notifier", threading.current_thread().name}
+
+
+def test_reregistered_function_reruns_with_new_code_on_next_change(memory_app):
+    send, _, _, _ = chat_app(memory_app)
+
+    @memory_app.query
+    def count(ctx):
+        return len(ctx.db.query("messages").collect())
+
+    seen = []
+    memory_app.subscribe(count, {}, seen.append)
+
+    @memory_app.query
+    def count(ctx):  # noqa: F811 - a re-run cell
+        return 100 + len(ctx.db.query("messages").collect())
+
+    send(room="a", body="x")
+    assert seen == [0.0, 101.0]
+
+
+# -- the index on its own ---------------------------------------------------------------------
+
+def test_subscription_index_buckets_and_wide_intervals():
+    index = SubscriptionIndex()
+    a = encode_value("a")
+    index.add("room a", [("m", "by_room", a, prefix_end(a))])
+    index.add("all", [("m", "by_creation_time", b"", None)])
+    index.add("range", [("m", "by_room", encode_value("b"), encode_value("d"))])
+    index._check()
+    key_a = a + encode_value(1.0) + encode_value("id1")
+    key_c = encode_value("c") + encode_value(1.0) + encode_value("id2")
+    assert index.touched("m", "by_room", [key_a]) == {"room a"}
+    assert index.touched("m", "by_room", [key_c]) == {"range"}
+    assert index.touched("m", "by_creation_time", [encode_value(5.0)]) == {"all"}
+    index.remove("room a")
+    index._check()
+    assert index.touched("m", "by_room", [key_a]) == set()
+
+
+rooms = st.sampled_from(["a", "b", "c", "d"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(st.tuples(st.sampled_from(["send", "edit", "delete"]), rooms, st.integers(0, 20)), max_size=25),
+       watched=st.lists(st.tuples(rooms, st.sampled_from(["all", "latest"])), min_size=1, max_size=6))
+def test_property_exactly_the_changed_subscriptions_are_notified(ops, watched):
+    app = App()
+    try:
+        send, edit, room_messages, latest = chat_app(app)
+
+        @app.mutation
+        def delete(ctx, id):
+            ctx.db.delete(id)
+
+        ids: list[str] = []
+        subs = []
+        for room, kind in watched:
+            fn = room_messages if kind == "all" else latest
+            seen: list = []
+            sub = app.subscribe(fn, {"room": room}, seen.append)
+            subs.append((fn, room, sub, seen))
+        for op, room, k in ops:
+            before = {id(sub): app.run(fn, {"room": r}) for fn, r, sub, _ in subs}
+            runs = {id(sub): sub.runs for _, _, sub, _ in subs}
+            if op == "send" or not ids:
+                ids.append(send(room=room, body=f"b{k}"))
+                changed_rooms = {room}
+            elif op == "edit":
+                target = ids[k % len(ids)]
+                edit(id=target, body=f"e{k}")
+                changed_rooms = None
+            else:
+                target = ids.pop(k % len(ids))
+                delete(id=target)
+                changed_rooms = None
+            for fn, r, sub, seen in subs:
+                now = app.run(fn, {"room": r})
+                assert sub.result == now  # every subscription holds the current result
+                if now != before[id(sub)]:
+                    assert seen[-1] == now
+                if changed_rooms is not None and r not in changed_rooms:
+                    assert sub.runs == runs[id(sub)]  # untouched read sets never re-run
+            app._reactor.index._check()
+    finally:
+        app.close()
