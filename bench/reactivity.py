@@ -1,0 +1,115 @@
+"""Reactivity benchmark: precise invalidation against a naive re-run-everything loop.
+
+    python bench/reactivity.py [--subs 10000] [--commits 2000] [--json out.json]
+
+Each subscription watches its own key (`with_index("by_key", eq key)`); each mutation patches one
+key's document, so exactly one subscription is affected. Reported: the cost of a mutation (called
+from Python, returning after its deliveries) with 200 and with N live subscriptions, and a naive
+loop that re-runs every subscribed query after each commit and compares results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from convex_lab import App, define_schema, define_table, v  # noqa: E402
+
+
+def build(subs: int):
+    app = App()
+    app.set_schema(define_schema({"items": define_table({"key": v.string(), "n": v.number()}).index("by_key", ["key"])}))
+    app.import_rows("items", [{"key": f"k{i}", "n": 0.0} for i in range(subs)], progress=False)
+    app._persistence.flush()
+    ids = {d["key"]: d["_id"] for d in app._db.store.tables["items"].docs.values()}
+
+    @app.query
+    def item(ctx, key):
+        return ctx.db.query("items").with_index("by_key", lambda q: q.eq("key", key)).unique()
+
+    @app.mutation
+    def bump(ctx, id):
+        doc = ctx.db.get(id)
+        ctx.db.patch(id, {"n": doc["n"] + 1})
+
+    deliveries = [0]
+
+    def on_change(_result):
+        deliveries[0] += 1
+
+    subscriptions = [app.subscribe(item, {"key": f"k{i}"}, on_change) for i in range(subs)]
+    deliveries[0] = 0
+    return app, ids, item, bump, subscriptions, deliveries
+
+
+def commit_cost(subs: int, commits: int) -> tuple[float, int, int]:
+    app, ids, _, bump, subscriptions, deliveries = build(subs)
+    keys = [f"k{i % subs}" for i in range(commits)]
+    runs_before = sum(s.runs for s in subscriptions)
+    samples = []
+    for key in keys:
+        t0 = time.perf_counter_ns()
+        bump(id=ids[key])
+        samples.append(time.perf_counter_ns() - t0)
+    reruns = sum(s.runs for s in subscriptions) - runs_before
+    app.close()
+    return statistics.median(samples) / 1000, reruns, deliveries[0]
+
+
+def naive_cost(subs: int, commits: int) -> float:
+    """Re-run every subscribed query after each commit and compare with its last result."""
+    app, ids, item, bump, subscriptions, _ = build(200)
+    for s in subscriptions:
+        s.unsubscribe()
+    last = {f"k{i}": None for i in range(subs)}
+    samples = []
+    for c in range(commits):
+        t0 = time.perf_counter_ns()
+        bump(id=ids[f"k{c % 200}"])
+        for key in last:
+            result = item(key=key)
+            if result != last[key]:
+                last[key] = result
+        samples.append(time.perf_counter_ns() - t0)
+    app.close()
+    return statistics.median(samples) / 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subs", type=int, default=10_000)
+    parser.add_argument("--commits", type=int, default=2_000)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    small_us, small_reruns, _ = commit_cost(200, args.commits)
+    large_us, large_reruns, large_deliveries = commit_cost(args.subs, args.commits)
+    naive_us = naive_cost(args.subs, 5)
+    rows = [
+        ("mutation + delivery, 200 live subscriptions", small_us, f"{small_reruns} re-runs for {args.commits} commits"),
+        (f"mutation + delivery, {args.subs:,} live subscriptions", large_us,
+         f"{large_reruns} re-runs, {large_deliveries} deliveries for {args.commits} commits"),
+        (f"naive re-run-all loop, {args.subs:,} queries per commit", naive_us, "5 commits"),
+    ]
+    print("| measurement | median per commit | note |\n|---|---:|---|")
+    for name, us, note in rows:
+        print(f"| {name} | {us:,.1f} µs | {note} |")
+    ratio_scale = large_us / small_us
+    speedup = naive_us / large_us
+    print(f"\ncost with {args.subs:,} vs 200 subscriptions: {ratio_scale:.2f}× (target ≤ 1.3×)")
+    print(f"precise vs naive at {args.subs:,} subscriptions: {speedup:,.0f}× faster (target ≥ 1000×)")
+    print(f"exactly the affected query re-ran: {large_reruns == args.commits}")
+    payload = {"small_us": small_us, "large_us": large_us, "naive_us": naive_us, "scale_ratio": ratio_scale,
+               "speedup": speedup, "reruns": large_reruns, "commits": args.commits}
+    print(json.dumps(payload))
+    if args.json:
+        Path(args.json).write_text(json.dumps(payload, indent=1))
+
+
+if __name__ == "__main__":
+    main()
