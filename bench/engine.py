@@ -14,7 +14,6 @@ import gc
 import json
 import os
 import random
-import resource
 import sqlite3
 import statistics
 import sys

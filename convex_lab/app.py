@@ -8,12 +8,10 @@ It holds little logic of its own: each method delegates to the module that owns 
 from __future__ import annotations
 
 import os
-import time
 from typing import Any, Callable
 
-from .engine.database import Commit, Database
+from .engine.database import Database
 from .engine.persistence import Persistence
-from .engine.transaction import UNLIMITED, Write
 from .runtime.functions import FunctionHandle, Runtime, _in_coroutine
 from .runtime.logs import ExecutionLog
 from .runtime.reactivity import Reactor, Subscription

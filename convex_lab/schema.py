@@ -27,7 +27,6 @@ from .validators import (
     Validator,
     check_document,
     is_identifier,
-    v,
 )
 
 __all__ = [

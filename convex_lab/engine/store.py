@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 from sortedcontainers import SortedDict
 
-from ..keys import _enc_str, encode_column, encode_value
+from ..keys import encode_column, encode_value
 from ..values import UNSET, value_size
 
 BY_ID = "by_id"

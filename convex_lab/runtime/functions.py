@@ -15,7 +15,6 @@ import os
 import random
 import re
 import sys
-import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass

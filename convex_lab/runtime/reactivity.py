@@ -13,7 +13,6 @@ Responsibilities:
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import threading
