@@ -22,7 +22,7 @@ import struct
 from math import copysign
 from typing import Any, Iterable
 
-from .values import Int64, _Unset
+from .values import UNSET as UNSET_VALUE, Int64, _Unset
 
 __all__ = ["encode_value", "encode_key", "successor", "prefix_end"]
 
@@ -217,3 +217,79 @@ def _escaped_end(key: bytes, pos: int) -> int:
             pos += 2
             continue
         return pos + 1
+
+
+def decode_key(key: bytes) -> tuple[list[Any], str]:
+    """The values an index key (or range bound) encodes, and how it ends: "" for a complete key,
+    "+" for `successor(k)` (just after k), "top" for `prefix_end(k)` (after every key with that
+    prefix). For showing read sets to people; the engine never needs to decode.
+
+    >>> decode_key(prefix_end(encode_value("a")))
+    (['a'], 'top')
+    """
+    try:
+        return _decode_components(key)
+    except (ValueError, IndexError):
+        # A trailing FF after a string's terminator reads like an escaped NUL: it was prefix_end.
+        if key.endswith(b"\xff"):
+            values, end = _decode_components(key[:-1])
+            if not end:
+                return values, "top"
+        raise
+
+
+def _decode_components(key: bytes) -> tuple[list[Any], str]:
+    values: list[Any] = []
+    pos = 0
+    while pos < len(key):
+        if key[pos] == 0xFF and pos == len(key) - 1:
+            return values, "top"
+        if key[pos] == 0x00 and pos == len(key) - 1:
+            return values, "+"
+        end = component_end(key, pos)
+        values.append(_decode_component(key[pos:end]))
+        pos = end
+    return values, ""
+
+
+def _unescape(data: bytes) -> bytes:
+    return data.replace(b"\x00\xff", b"\x00")
+
+
+def _decode_component(part: bytes) -> Any:
+    tag = part[0]
+    if tag == 0x01:
+        return UNSET_VALUE
+    if tag == 0x03:
+        return None
+    if tag == 0x0E:
+        return False
+    if tag == 0x0F:
+        return True
+    if tag == 0x04:
+        return Int64(_Q.unpack(part[1:9])[0] - _SIGN)
+    if tag == 0x0D:
+        bits = _Q.unpack(part[1:9])[0]
+        bits = bits ^ _SIGN if bits >= _SIGN else bits ^ _ALL
+        return _D.unpack(_Q.pack(bits))[0]
+    if tag == 0x10:
+        return _unescape(part[1:-1]).decode("utf-8", "surrogatepass")
+    if tag == 0x11:
+        return _unescape(part[1:-1])
+    if tag == 0x12:
+        items, pos = [], 1
+        while part[pos] != 0x00:
+            end = component_end(part, pos)
+            items.append(_decode_component(part[pos:end]))
+            pos = end
+        return items
+    if tag == 0x15:
+        obj, pos = {}, 1
+        while part[pos] != 0x00:
+            name_end = _escaped_end(part, pos + 1)
+            name = _unescape(part[pos + 1: name_end - 1]).decode("utf-8", "surrogatepass")
+            end = component_end(part, name_end)
+            obj[name] = _decode_component(part[name_end:end])
+            pos = end
+        return obj
+    raise ValueError(f"Not an encoded key component: tag {tag:#04x}")

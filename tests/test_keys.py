@@ -209,3 +209,18 @@ def test_component_end_splits_keys_into_their_components(parts):
         assert key[pos:end] == piece
         pos = end
     assert pos == len(key)
+
+
+@given(st.lists(st.one_of(
+    st.none(), st.booleans(), st.floats(allow_nan=False), st.text(), st.binary(),
+    st.integers(-(2**63), 2**63 - 1).map(Int64),
+    st.lists(st.text(max_size=3), max_size=3), st.dictionaries(st.text(max_size=3), st.booleans(), max_size=3)),
+    max_size=4))
+def test_decode_key_inverts_encoding(parts):
+    from convex_lab.keys import decode_key
+
+    key = encode_key(parts)
+    values, end = decode_key(key)
+    assert end == "" and encode_key(values) == key
+    assert decode_key(prefix_end(key))[1] == "top"
+    assert decode_key(successor(key)) == (values, "+")

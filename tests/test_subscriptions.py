@@ -227,3 +227,41 @@ def test_property_exactly_the_changed_subscriptions_are_notified(ops, watched):
             app._reactor.index._check()
     finally:
         app.close()
+
+
+def test_read_set_is_readable_and_reruns_say_why(memory_app):
+    send, edit, room_messages, latest = chat_app(memory_app)
+    first = send(room="a", body="x")
+    sub = memory_app.subscribe(room_messages, {"room": "a"}, lambda r: None)
+    assert sub.read_set == ['messages.by_room: room == "a"']
+    edit(id=first, body="y")
+    (why,) = sub.reruns
+    assert (why.table, why.index, why.doc_id, why.change) == ("messages", "by_room", first, "update")
+
+
+def test_paginated_live_query_keeps_its_page_boundary(memory_app):
+    send, _, _, _ = chat_app(memory_app)
+    for i in range(6):
+        send(room="a", body=f"m{i}")
+
+    @memory_app.query
+    def page(ctx, cursor):
+        return ctx.db.query("messages").paginate({"numItems": 3, "cursor": cursor})
+
+    first_pages = []
+    memory_app.subscribe(page, {"cursor": None}, first_pages.append)
+    second_pages = []
+    memory_app.subscribe(page, {"cursor": first_pages[0]["continueCursor"]}, second_pages.append)
+    assert [d["body"] for d in first_pages[-1]["page"]] == ["m0", "m1", "m2"]
+
+    @memory_app.mutation
+    def insert_between(ctx, id):
+        # Delete the first page's last document: the first page shrinks, the second keeps its start.
+        ctx.db.delete(id)
+
+    insert_between(id=first_pages[0]["page"][2]["_id"])
+    assert [d["body"] for d in first_pages[-1]["page"]] == ["m0", "m1"]
+    assert first_pages[-1]["continueCursor"] == first_pages[0]["continueCursor"]  # same end boundary
+    assert [d["body"] for d in second_pages[-1]["page"]] == ["m3", "m4", "m5"]
+    send(room="b", body="m6")  # lands after the second page's end: the second page must not grow
+    assert [d["body"] for d in second_pages[-1]["page"]] == ["m3", "m4", "m5"]

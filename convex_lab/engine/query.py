@@ -599,6 +599,10 @@ class Query:
         num_items = _count(opts["numItems"], "paginate")
         cursor = opts.get("cursor")
         end_cursor = opts.get("endCursor")
+        if end_cursor is None and txn.journal_end_cursor is not None:
+            # A re-run of a live query: keep the page's end boundary from its previous run (Convex's
+            # query journal), so the page grows or shrinks in place and pages stay gapless.
+            end_cursor = txn.journal_end_cursor
         max_rows = opts.get("maximumRowsRead")
         max_bytes = opts.get("maximumBytesRead")
         if end_cursor is None:

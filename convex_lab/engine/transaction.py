@@ -126,7 +126,8 @@ class Transaction:
         self.bytes_written = 0
         self.max_creation_time_read = 0.0
         self.paginated = False
-        self.pagination_end_cursor: str | None = None
+        self.pagination_end_cursor: str | None = None  # the journal this run produces
+        self.journal_end_cursor: str | None = None  # the journal of the previous run (live queries)
         # undo entries: (table, previous version or None, previous size, new version or None),
         # ("table", name) for a table this transaction created, or ("schema", saved) for a schema change.
         self.undo: list[tuple] = []

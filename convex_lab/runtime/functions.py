@@ -452,11 +452,12 @@ class Runtime:
 
     def execute(self, path: str, raw_args: Any, *, identity: dict | None = None, caller: str = "notebook",
                 allow_internal: bool = True, parent_capture: logmod.Capture | None = None,
-                reads_out: list | None = None) -> Any:
+                tracking: dict | None = None) -> Any:
         """Validate, run in its own transaction (queries and mutations), log, return the result.
 
-        `reads_out`, for queries: receives the run's read-set intervals (even when it raises), so
-        a live query can be re-run when what it read changes.
+        `tracking`, for live queries: `tracking["journal"]` (in) is the previous run's pagination
+        end cursor; on return (even when the query raises) `tracking["reads"]` holds the run's
+        read-set intervals and `tracking["journal"]` the new end cursor.
         """
         definition = self.resolve(path)
         if definition.internal and not allow_internal:
@@ -473,7 +474,7 @@ class Runtime:
         try:
             args = self._convert_args(definition, raw_args)
             if definition.kind == "query":
-                result = self._run_query(definition, args, identity, capture, reads_out)
+                result = self._run_query(definition, args, identity, capture, tracking)
             elif definition.kind == "mutation":
                 result = self._run_mutation(definition, args, identity, capture)
                 if self.after_mutation is not None:
@@ -491,13 +492,16 @@ class Runtime:
                                       lines=lines)
 
     def _run_query(self, definition: FunctionDef, args: dict, identity: dict | None, capture: logmod.Capture,
-                   reads_out: list | None = None) -> Any:
+                   tracking: dict | None = None) -> Any:
         def body(txn: "Transaction") -> Any:
+            if tracking is not None:
+                txn.journal_end_cursor = tracking.get("journal")
             try:
                 return self._invoke(definition, QueryCtx(self, txn, identity, 1), args, txn, capture, 1)
             finally:
-                if reads_out is not None:
-                    reads_out.extend(txn.reads.intervals())
+                if tracking is not None:
+                    tracking["reads"] = txn.reads.intervals()
+                    tracking["journal"] = txn.pagination_end_cursor
 
         result, _ = self.database.run_query(body)
         return result

@@ -16,16 +16,56 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Callable
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from ..engine.subscriptions import SubscriptionIndex
-from ..values import convex_value, to_convex_json, values_equal
+from ..keys import decode_key
+from ..values import convex_value, display_value, to_convex_json, values_equal
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.database import Commit, Database
     from .functions import Runtime
 
 log = logging.getLogger("convex_lab")
+
+
+class Rerun(NamedTuple):
+    """Why a live query re-ran: the commit, and the write that landed in its read set."""
+
+    ts: int
+    table: str
+    index: str
+    doc_id: str
+    change: str  # "insert" | "update" | "delete"
+
+
+def describe_interval(table: str, index: str, fields: tuple[str, ...], lo: bytes, hi: bytes | None) -> str:
+    """A read-set interval as people read it: `messages.by_room: room == "a"`,
+    `messages.by_creation_time: everything`, `t.by_x: x >= 1.0, x < 5.0`."""
+    lo_values, lo_end = decode_key(lo) if lo else ([], "")
+    hi_values, hi_end = decode_key(hi) if hi is not None else ([], "")
+    parts = []
+    common = 0
+    while (common < len(lo_values) and common < len(hi_values)
+           and values_equal(lo_values[common], hi_values[common])):
+        common += 1
+    for i in range(common):
+        if i < len(lo_values) - 1 or hi_end == "top" or i < len(hi_values) - 1:
+            parts.append(f"{_field(fields, i)} == {display_value(lo_values[i])}")
+    if common < len(lo_values):
+        op = ">" if lo_end == "top" and common == len(lo_values) - 1 else ">="
+        parts.append(f"{_field(fields, common)} {op} {display_value(lo_values[common])}")
+    if common < len(hi_values):
+        op = "<=" if hi_end in ("top", "+") and common == len(hi_values) - 1 else "<"
+        parts.append(f"{_field(fields, common)} {op} {display_value(hi_values[common])}")
+    if hi is not None and common == len(hi_values) and hi_end == "+" and common == len(lo_values):
+        parts = [f"{_field(fields, i)} == {display_value(v)}" for i, v in enumerate(lo_values)]
+    return f"{table}.{index}: {', '.join(parts) if parts else 'everything'}"
+
+
+def _field(fields: tuple[str, ...], i: int) -> str:
+    return fields[i] if i < len(fields) else f"#{i}"
 
 
 class Subscription:
@@ -55,6 +95,16 @@ class Subscription:
         """How many times the shared query has run (the first run included)."""
         return self._live.runs
 
+    @property
+    def read_set(self) -> list[str]:
+        """The index ranges the last run read, readable (`messages.by_room: room == "a"`)."""
+        return self._reactor.describe_reads(self._live)
+
+    @property
+    def reruns(self) -> list[Rerun]:
+        """Why the query re-ran (newest last; bounded)."""
+        return list(self._live.reasons)
+
     def unsubscribe(self) -> None:
         self._reactor.unsubscribe(self)
 
@@ -65,7 +115,8 @@ class Subscription:
 class LiveQuery:
     """A (function, args, identity) that has subscribers: its last result and read set."""
 
-    __slots__ = ("key", "path", "args", "identity", "subscribers", "result", "error", "has_result", "runs", "reads")
+    __slots__ = ("key", "path", "args", "identity", "subscribers", "result", "error", "has_result", "runs", "reads",
+                 "journal", "reasons")
 
     def __init__(self, key: tuple, path: str, args: dict, identity: dict | None) -> None:
         self.key = key
@@ -78,6 +129,8 @@ class LiveQuery:
         self.has_result = False
         self.runs = 0
         self.reads: list = []
+        self.journal: str | None = None  # the end cursor of its paginated query, kept across re-runs
+        self.reasons: deque[Rerun] = deque(maxlen=50)  # why it re-ran, newest last
 
 
 def _identity_key(identity: dict | None) -> str | None:
@@ -96,6 +149,7 @@ class Reactor:
         # runs under the commit lock); never held while waiting for the commit lock.
         self._lock = threading.RLock()
         self._pending: set[tuple] = set()
+        self._reasons: dict[tuple, Rerun] = {}  # why each pending query will re-run
         self._queued = 0  # commits queued so far
         self._done = 0  # commits whose deliveries have finished
         self._changed = threading.Condition(threading.Lock())
@@ -138,6 +192,15 @@ class Reactor:
                 self.index.remove(live.key)
                 self._pending.discard(live.key)
 
+    def describe_reads(self, live: LiveQuery) -> list[str]:
+        out = []
+        for table, index, lo, hi in live.reads:
+            stored = self.database.store.tables.get(table)
+            idx = stored.indexes.get(index) if stored is not None else None
+            fields = idx.full_fields if idx is not None else ()
+            out.append(describe_interval(table, index, fields, lo, hi))
+        return out
+
     def subscriptions(self) -> list[Subscription]:
         with self._lock:
             return [s for live in self.live.values() for s in live.subscribers]
@@ -145,15 +208,17 @@ class Reactor:
     # -- running ----------------------------------------------------------------------------
     def _run(self, live: LiveQuery) -> None:
         """Run `live` at the newest commit and register its read set. Hold the commit lock."""
-        reads: list = []
+        tracking = {"journal": live.journal}
         try:
             result = self.runtime.execute(live.path, live.args, identity=live.identity, caller="subscription",
-                                          reads_out=reads)
+                                          tracking=tracking)
             live.result, live.error, live.has_result = result, None, True
         except Exception as exc:  # noqa: BLE001 - delivered to on_error
             live.error = exc
         live.runs += 1
+        reads = tracking.get("reads", [])
         live.reads = reads
+        live.journal = tracking.get("journal")
         with self._lock:
             if live.key in self.live:
                 self.index.add(live.key, reads)
@@ -205,7 +270,13 @@ class Reactor:
                         keys.append(idx.key(write.old, tail_old))
                     if write.new is not None:
                         keys.append(idx.key(write.new, tail_new))
-                    touched |= index.touched(table.name, name, keys)
+                    hit = index.touched(table.name, name, keys)
+                    if hit:
+                        change = "insert" if write.old is None else "delete" if write.new is None else "update"
+                        reason = Rerun(commit.ts, table.name, name, write.id, change)
+                        for key in hit - touched:
+                            self._reasons[key] = reason
+                        touched |= hit
             if not touched:
                 return
             self._pending |= touched
@@ -228,11 +299,14 @@ class Reactor:
                 target = self._queued
             with self._lock:
                 keys, self._pending = self._pending, set()
+                reasons, self._reasons = self._reasons, {}
             # Re-run each touched query once, at the newest commit, then deliver changes.
             for key in keys:
                 live = self.live.get(key)
                 if live is None:
                     continue
+                if key in reasons:
+                    live.reasons.append(reasons[key])
                 with self.database.lock:
                     self._run(live)
                 for subscription in list(live.subscribers):
