@@ -19,6 +19,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
+from ..engine.store import doc_tail
 from ..engine.subscriptions import SubscriptionIndex
 from ..keys import decode_key
 from ..values import convex_value, display_value, to_convex_json, values_equal
@@ -335,6 +336,4 @@ class Reactor:
 
 
 def _tail(doc: dict | None) -> bytes:
-    from ..engine.store import doc_tail
-
     return doc_tail(doc) if doc is not None else b""
