@@ -32,3 +32,16 @@ __all__ = [
     "define_table",
     "v",
 ]
+
+
+def load_ipython_extension(ipython) -> None:  # noqa: ANN001 - IPython's shell
+    """`%load_ext convex_lab`: the notebook integration is imported only when asked for."""
+    from .notebook import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython) -> None:  # noqa: ANN001
+    from .notebook import unload_ipython_extension as unload
+
+    unload(ipython)
