@@ -162,6 +162,12 @@ class App:
             raise TypeError("app.subscribe needs a callback: app.subscribe(fn, args, callback)")
         return self._reactor.subscribe(fn, args, callback, on_error)
 
+    def live(self, fn: Any, **args: Any):
+        """A widget showing query `fn`'s result with `args`, re-rendered on every change."""
+        from .notebook import live_view
+
+        return live_view(self, fn, args)
+
     def flush(self) -> None:
         """Block until every commit so far has been delivered to subscriptions."""
         self._reactor.flush()

@@ -1,24 +1,32 @@
-"""The teaching notebooks run top to bottom (their code cells, in order, in one namespace)."""
+"""The teaching notebooks run top to bottom in a real kernel (nbclient), without errors."""
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 
+import nbformat
 import pytest
+from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs_top_to_bottom(path):
-    notebook = json.loads(path.read_text())
-    namespace: dict = {}
-    ran = 0
-    for cell in notebook["cells"]:
-        if cell["cell_type"] == "code":
-            source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
-            exec(compile(source, f"{path.name}[{ran}]", "exec"), namespace)
-            ran += 1
-    assert ran > 0
-    namespace["app"].close()
+def test_notebook_runs_top_to_bottom(path, tmp_path):
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()  # raises CellExecutionError on the first failing cell
+    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+    assert code_cells and all(c.execution_count for c in code_cells)
+    errors = [o for c in code_cells for o in c.outputs if o.output_type == "error"]
+    assert not errors
+
+
+def test_reactivity_notebook_shows_precise_reruns(tmp_path):
+    path = next(p for p in NOTEBOOKS if p.name == "02_reactivity.ipynb")
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    texts = ["".join(o.get("data", {}).get("text/plain", "")) for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    assert any("'runs b': 1" in t for t in texts)
+    assert any("'runs after old edit': 1" in t and "'runs now': 2" in t for t in texts)

@@ -1,0 +1,150 @@
+"""The notebook integration: `%load_ext convex_lab`, the `%%live` cell magic and `%convex`.
+
+Loading binds `app` to a new in-memory App unless `app` already names one (if `app` is something
+else, it binds `convex_app` and says so). State lives on the shell, so `%reload_ext` and unloading
+leave no duplicate magics or subscriptions. Live cells render into `LiveView` widgets (`live.py`).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import shlex
+from typing import Any
+
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+
+from .live import LiveView
+
+__all__ = ["LiveView", "live_view", "load_ipython_extension", "unload_ipython_extension"]
+
+
+def live_view(app: Any, fn: Any, args: dict | None = None) -> LiveView:
+    """A LiveView subscribed to query `fn` with `args` (what `app.live` returns)."""
+    definition = app._runtime.resolve(fn, "query")
+    view = LiveView(definition.path)
+    view.subscription = app.subscribe(definition.path, args or {}, view.show_result, view.show_error)
+    view._update_meta()
+    return view
+
+
+class _State:
+    """Per-shell state that survives `%reload_ext`: the live cells' subscriptions."""
+
+    def __init__(self) -> None:
+        self.cells: dict[str, tuple[Any, LiveView]] = {}  # cell key -> (app, view)
+        self.counter = 0
+
+
+def _state(shell: Any) -> _State:
+    state = getattr(shell, "_convex_lab_state", None)
+    if state is None:
+        state = shell._convex_lab_state = _State()
+    return state
+
+
+def _compile_cell(source: str, user_ns: dict):
+    """A query handler running the cell body with `db` and `ctx` in scope; the last expression is
+    the result (as in an IPython cell)."""
+    tree = ast.parse(source)
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+    body = compile(tree, "<%%live>", "exec")
+    tail = compile(last, "<%%live>", "eval") if last is not None else None
+
+    def handler(ctx: Any) -> Any:
+        namespace = dict(user_ns)
+        namespace["db"] = ctx.db
+        namespace["ctx"] = ctx
+        exec(body, namespace)
+        return eval(tail, namespace) if tail is not None else None
+
+    return handler
+
+
+@magics_class
+class ConvexMagics(Magics):
+    def _app(self, name: str | None) -> Any:
+        from ..app import App
+
+        target = name or ("app" if isinstance(self.shell.user_ns.get("app"), App) else "convex_app")
+        app = self.shell.user_ns.get(target)
+        if not isinstance(app, App):
+            raise NameError(f"`{target}` is not a convex_lab App; create one (app = App()) or pass --app NAME.")
+        return app
+
+    @cell_magic
+    def live(self, line: str, cell: str) -> Any:
+        """%%live [--app NAME]: run the cell as a query and keep its output live."""
+        words = shlex.split(line)
+        app_name = words[words.index("--app") + 1] if "--app" in words else None
+        app = self._app(app_name)
+        state = _state(self.shell)
+        parent = self.shell.get_parent() if hasattr(self.shell, "get_parent") else {}
+        cell_id = (parent or {}).get("metadata", {}).get("cellId")
+        key = cell_id or hashlib.sha1(cell.encode()).hexdigest()
+        previous = state.cells.pop(key, None)
+        if previous is not None and previous[1].subscription is not None:
+            previous[1].subscription.unsubscribe()
+        state.counter += 1
+        path = f"notebook:_live_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+        handler = _compile_cell(cell, self.shell.user_ns)
+        app._runtime.register("query", True, handler, name=path)
+        view = live_view(app, path)
+        state.cells[key] = (app, view)
+        return view
+
+    @line_magic
+    def convex(self, line: str) -> Any:
+        """%convex tables | data TABLE | sql QUERY | open PATH  [--app NAME]"""
+        words = line.strip().split(None, 1)
+        if not words:
+            raise ValueError("Usage: %convex tables | data TABLE | sql QUERY | open PATH")
+        command, rest = words[0], (words[1] if len(words) > 1 else "")
+        if command == "open":
+            from ..app import App
+
+            path = rest.strip()
+            old = self.shell.user_ns.get("app")
+            if isinstance(old, App):
+                old.close()
+            self.shell.user_ns["app"] = App(path)
+            return self.shell.user_ns["app"]
+        app = self._app(None)
+        if command == "tables":
+            import pandas as pd
+
+            tables = app._db.store.tables
+            return pd.DataFrame({"table": list(tables), "documents": [len(t.docs) for t in tables.values()]})
+        if command == "data":
+            return app.table(rest.strip()).df()
+        if command == "sql":
+            return app.sql(rest)
+        raise ValueError(f"Unknown %convex command {command!r}: use tables, data TABLE, sql QUERY or open PATH.")
+
+
+def load_ipython_extension(shell: Any) -> None:
+    from ..app import App
+
+    ns = shell.user_ns
+    existing = ns.get("app")
+    if not isinstance(existing, App):
+        if "app" not in ns:
+            ns["app"] = App()
+        elif not isinstance(ns.get("convex_app"), App):
+            ns["convex_app"] = App()
+            print("convex_lab: `app` is already used for something else, so the App is `convex_app`.")
+    shell.register_magics(ConvexMagics)  # replaces an earlier registration of the same names
+    _state(shell)
+
+
+def unload_ipython_extension(shell: Any) -> None:
+    state = getattr(shell, "_convex_lab_state", None)
+    if state is not None:
+        for _, view in state.cells.values():
+            if view.subscription is not None:
+                view.subscription.unsubscribe()
+        state.cells.clear()
+    for kind, name in (("cell", "live"), ("line", "convex")):
+        shell.magics_manager.magics[kind].pop(name, None)

@@ -1,0 +1,130 @@
+"""`LiveView`: the widget a live query renders into (`%%live` cells and `app.live`).
+
+A thin anywidget: the Python side turns each delivered result into traits (a page of table rows,
+or a value, or an error); `static/live_view.js` draws them. Results arrive through
+`app.subscribe`, whose callbacks run on the notifier thread — the single writer of these traits
+after the first render (which happens in the cell that creates the widget).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from ..values import Int64, display_value
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+PAGE_SIZE = 50
+
+
+def json_safe(value: Any) -> Any:
+    """A Convex value as plain JSON for the browser (Int64 as int, bytes and non-finite floats as text)."""
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return value
+    if t is float:
+        return value if math.isfinite(value) else display_value(value)
+    if t is Int64:
+        return int(value)
+    if t is bytes:
+        return display_value(value)
+    if t is list:
+        return [json_safe(x) for x in value]
+    if t is dict:
+        return {k: json_safe(x) for k, x in value.items()}
+    return repr(value)
+
+
+def is_document_list(result: Any) -> bool:
+    return type(result) is list and bool(result) and all(type(d) is dict and "_id" in d for d in result)
+
+
+class LiveView(anywidget.AnyWidget):
+    """Shows a live query's latest result. Created by `%%live` and `app.live(fn, **args)`."""
+
+    _esm = STATIC / "live_view.js"
+    _css = STATIC / "live_view.css"
+
+    path = traitlets.Unicode("").tag(sync=True)
+    kind = traitlets.Unicode("value").tag(sync=True)  # "table" | "value" | "error"
+    columns = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    rows = traitlets.List().tag(sync=True)
+    total = traitlets.Int(0).tag(sync=True)
+    page = traitlets.Int(0).tag(sync=True)
+    page_size = traitlets.Int(PAGE_SIZE).tag(sync=True)
+    changed_ids = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    value_repr = traitlets.Unicode("").tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+    runs = traitlets.Int(0).tag(sync=True)
+    read_set = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    last_reason = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, path: str = "", **kwargs: Any) -> None:
+        super().__init__(path=path, **kwargs)
+        self._documents: list[dict] = []
+        self._versions: dict[str, Any] = {}
+        self.subscription: Any = None
+
+    # -- called with each delivered result (on the notifier thread) --------------------------
+    def show_result(self, result: Any) -> None:
+        with self.hold_sync():
+            self._update_meta()
+            self.error = ""
+            if is_document_list(result):
+                changed = [d["_id"] for d in result if self._versions.get(d["_id"]) != d and self._versions]
+                self._versions = {d["_id"]: d for d in result}
+                self._documents = result
+                columns: dict[str, None] = {"_id": None, "_creationTime": None}
+                for doc in result:
+                    for field in doc:
+                        columns.setdefault(field, None)
+                self.columns = [c for c in columns if c not in ("_id", "_creationTime")] + ["_id", "_creationTime"]
+                self.total = len(result)
+                self.page = min(self.page, max(0, (len(result) - 1) // self.page_size))
+                self.changed_ids = changed
+                self._send_page()
+                self.kind = "table"
+            else:
+                self._documents = []
+                self._versions = {}
+                self.value_repr = _pretty(result)
+                self.kind = "value"
+
+    def show_error(self, exc: BaseException) -> None:
+        with self.hold_sync():
+            self._update_meta()
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.kind = "error"
+
+    def _update_meta(self) -> None:
+        sub = self.subscription
+        if sub is None:
+            return
+        self.runs = sub.runs
+        self.read_set = sub.read_set
+        reruns = sub.reruns
+        if reruns:
+            why = reruns[-1]
+            self.last_reason = f"commit {why.ts}: {why.change} of {why.doc_id} in {why.table}.{why.index}"
+
+    def _send_page(self) -> None:
+        start = self.page * self.page_size
+        self.rows = [json_safe(d) for d in self._documents[start:start + self.page_size]]
+
+    @traitlets.observe("page")
+    def _page_changed(self, change: dict) -> None:
+        if self._documents:
+            self._send_page()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # plain-text fallback
+        printer.text(f"<LiveView {self.path} {self.kind}>")
+
+
+def _pretty(value: Any) -> str:
+    import pprint
+
+    return pprint.pformat(json_safe(value), width=100, sort_dicts=False)

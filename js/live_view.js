@@ -1,0 +1,97 @@
+// convex_lab live view: renders a live query's result (a table of documents, a value, or an
+// error) and re-renders on every trait change sent by the kernel's notifier thread.
+// Plain ES module, no imports (notebooks may be offline). Served from convex_lab/static/.
+
+/** @typedef {{ get(name: string): any, set(name: string, value: any): void, save_changes(): void,
+ *   on(event: string, cb: Function): void, off(event: string, cb: Function): void }} Model */
+
+const SYSTEM = new Set(["_id", "_creationTime"]);
+
+/** @param {any} value */
+function show(value) {
+  if (value === null) return "null";
+  if (typeof value === "string") return value;
+  return JSON.stringify(value);
+}
+
+/** @param {{ model: Model, el: HTMLElement }} ctx */
+function render({ model, el }) {
+  const root = document.createElement("div");
+  root.className = "convex-lab-live";
+  el.appendChild(root);
+
+  const draw = () => {
+    const kind = model.get("kind");
+    root.replaceChildren();
+    const header = document.createElement("div");
+    header.className = "convex-lab-live-header";
+    header.textContent = `live · ${model.get("path")} · runs: ${model.get("runs")}`;
+    root.appendChild(header);
+    if (kind === "error") {
+      const box = document.createElement("pre");
+      box.className = "convex-lab-live-error";
+      box.textContent = model.get("error");
+      root.appendChild(box);
+      return;
+    }
+    if (kind === "value") {
+      const box = document.createElement("pre");
+      box.className = "convex-lab-live-value";
+      box.textContent = model.get("value_repr");
+      root.appendChild(box);
+      return;
+    }
+    const columns = model.get("columns");
+    const rows = model.get("rows");
+    const changed = new Set(model.get("changed_ids"));
+    const table = document.createElement("table");
+    table.className = "convex-lab-live-table";
+    const head = table.createTHead().insertRow();
+    for (const column of columns) {
+      const th = document.createElement("th");
+      th.textContent = column;
+      if (SYSTEM.has(column)) th.className = "convex-lab-system";
+      head.appendChild(th);
+    }
+    const body = table.createTBody();
+    for (const row of rows) {
+      const tr = body.insertRow();
+      if (changed.has(row._id)) tr.className = "convex-lab-changed";
+      for (const column of columns) {
+        const td = tr.insertCell();
+        td.textContent = column in row ? show(row[column]) : "";
+        if (SYSTEM.has(column)) td.className = "convex-lab-system";
+      }
+    }
+    root.appendChild(table);
+    const total = model.get("total");
+    const pageSize = model.get("page_size");
+    if (total > pageSize) {
+      const pager = document.createElement("div");
+      pager.className = "convex-lab-live-pager";
+      const page = model.get("page");
+      const pages = Math.ceil(total / pageSize);
+      const prev = document.createElement("button");
+      prev.textContent = "‹";
+      prev.disabled = page <= 0;
+      prev.onclick = () => { model.set("page", page - 1); model.save_changes(); };
+      const next = document.createElement("button");
+      next.textContent = "›";
+      next.disabled = page >= pages - 1;
+      next.onclick = () => { model.set("page", page + 1); model.save_changes(); };
+      const label = document.createElement("span");
+      label.textContent = ` page ${page + 1} of ${pages} (${total} rows) `;
+      pager.append(prev, label, next);
+      root.appendChild(pager);
+    }
+  };
+
+  const names = ["kind", "rows", "columns", "value_repr", "error", "runs", "page", "total", "changed_ids"];
+  for (const name of names) model.on(`change:${name}`, draw);
+  draw();
+  return () => {
+    for (const name of names) model.off(`change:${name}`, draw);
+  };
+}
+
+export default { render };

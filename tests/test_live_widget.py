@@ -1,0 +1,70 @@
+"""LiveView in process: tables vs values vs errors, paging, changed rows, and the served JS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from convex_lab import Int64
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_served_js_matches_source():
+    assert (ROOT / "convex_lab/static/live_view.js").read_text() == (ROOT / "js/live_view.js").read_text()
+
+
+def chat(app):
+    @app.mutation
+    def send(ctx, room, body):
+        return ctx.db.insert("messages", {"room": room, "body": body, "big": Int64(2**40), "raw": b"\x01"})
+
+    @app.mutation
+    def edit(ctx, id, body):
+        ctx.db.patch(id, {"body": body})
+
+    @app.query
+    def room(ctx, name):
+        return ctx.db.query("messages").filter(lambda q: q.eq(q.field("room"), name)).collect()
+
+    @app.query
+    def count(ctx):
+        return len(ctx.db.query("messages").collect())
+
+    @app.query
+    def broken(ctx):
+        if ctx.db.query("messages").first() is not None:
+            raise ValueError("no messages allowed")
+        return "empty"
+
+    return send, edit, room, count, broken
+
+
+def test_document_lists_render_as_a_table_with_changed_rows(memory_app):
+    send, edit, room, _, _ = chat(memory_app)
+    first = send(room="a", body="one")
+    view = memory_app.live(room, name="a")
+    assert view.kind == "table" and view.total == 1
+    assert view.columns[-2:] == ["_id", "_creationTime"]  # system fields last, de-emphasised
+    assert view.rows[0]["body"] == "one" and view.rows[0]["big"] == 2**40 and view.rows[0]["raw"] == 'b"AQ=="'
+    second = send(room="a", body="two")
+    assert view.total == 2 and view.changed_ids == [second]
+    edit(id=first, body="ONE")
+    assert view.changed_ids == [first]
+    assert view.runs == 3 and view.read_set and "insert" not in view.last_reason
+
+
+def test_values_errors_and_paging(memory_app):
+    send, _, room, count, broken = chat(memory_app)
+    value = memory_app.live(count)
+    assert value.kind == "value" and value.value_repr == "0.0"
+    err = memory_app.live(broken)
+    assert err.kind == "value"
+    send(room="a", body="x")
+    assert value.value_repr == "1.0"
+    assert err.kind == "error" and "no messages allowed" in err.error
+    for i in range(120):
+        send(room="p", body=str(i))
+    table = memory_app.live(room, name="p")
+    assert table.total == 120 and len(table.rows) == 50
+    table.page = 2
+    assert [r["body"] for r in table.rows] == [str(i) for i in range(100, 120)]

@@ -1,0 +1,136 @@
+"""%load_ext / %%live through a real ipykernel (jupyter_client): the live widget's comm messages
+carry new results after relevant commits — from a later cell, a background thread, or while another
+cell is busy — and unrelated writes send nothing."""
+
+from __future__ import annotations
+
+import queue
+import time
+
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+SETUP = '''
+%load_ext convex_lab
+from convex_lab import v, define_schema, define_table
+app.set_schema(define_schema({"messages": define_table({"room": v.string(), "body": v.string()}).index("by_room", ["room"])}))
+
+@app.mutation
+def send(ctx, room, body):
+    return ctx.db.insert("messages", {"room": room, "body": body})
+'''
+
+LIVE = '''%%live
+[m["body"] for m in db.query("messages").with_index("by_room", lambda q: q.eq("room", "a")).collect()]
+'''
+
+
+@pytest.fixture
+def kernel():
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        yield client
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+def execute(client, code, timeout=60):
+    """Run code; return (msg_id, iopub messages up to its idle status)."""
+    msg_id = client.execute(code)
+    messages = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            msg = client.get_iopub_msg(timeout=1)
+        except queue.Empty:
+            continue
+        messages.append(msg)
+        if msg["msg_type"] == "error" and msg["parent_header"].get("msg_id") == msg_id:
+            raise AssertionError(f"cell failed: {msg['content']['ename']}: {msg['content']['evalue']}")
+        if (msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle"
+                and msg["parent_header"].get("msg_id") == msg_id):
+            return msg_id, messages
+    raise AssertionError(f"timed out running {code!r}")
+
+
+def live_comm_id(messages):
+    for msg in messages:
+        if msg["msg_type"] == "comm_open":
+            state = msg["content"]["data"].get("state", {})
+            if "value_repr" in state and state.get("path", "").startswith("notebook:_live_"):
+                return msg["content"]["comm_id"]
+    raise AssertionError("no LiveView comm was opened")
+
+
+def updates(messages, comm_id):
+    return [m["content"]["data"]["state"] for m in messages
+            if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == comm_id
+            and m["content"]["data"].get("method") == "update"]
+
+
+def wait_for_update(client, comm_id, predicate, timeout=30):
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        try:
+            msg = client.get_iopub_msg(timeout=0.5)
+        except queue.Empty:
+            continue
+        seen.append(msg)
+        for state in updates([msg], comm_id):
+            if predicate(state):
+                return seen
+    raise AssertionError("the live widget never received the expected update")
+
+
+def test_live_cell_updates_from_cells_threads_and_while_busy(kernel):
+    execute(kernel, SETUP)
+    _, messages = execute(kernel, LIVE)
+    comm = live_comm_id(messages)
+
+    # (1) a mutation in a later cell
+    _, messages = execute(kernel, 'send(room="a", body="from a cell")')
+    assert any("from a cell" in str(state.get("value_repr", "")) for state in updates(messages, comm))
+
+    # (2) an unrelated write sends nothing to this widget
+    _, messages = execute(kernel, 'send(room="b", body="elsewhere")')
+    assert updates(messages, comm) == []
+
+    # (3) a background thread, kernel idle
+    execute(kernel, 'import threading, time\n'
+                    'threading.Thread(target=lambda: (time.sleep(0.3), send(room="a", body="from a thread"))).start()')
+    wait_for_update(kernel, comm, lambda s: "from a thread" in str(s.get("value_repr", "")))
+
+    # (4) a background thread while another cell is busy: the update arrives before that cell ends
+    busy_id = kernel.execute('threading.Thread(target=lambda: (time.sleep(0.3), send(room="a", body="while busy"))).start()\n'
+                             'time.sleep(3)')
+    seen = wait_for_update(kernel, comm, lambda s: "while busy" in str(s.get("value_repr", "")))
+    finished = [m for m in seen if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
+                and m["parent_header"].get("msg_id") == busy_id]
+    assert finished == []  # the busy cell had not finished when the update came
+
+
+def test_rerunning_a_live_cell_keeps_one_subscription_and_reload_is_clean(kernel):
+    execute(kernel, SETUP)
+    execute(kernel, LIVE)
+    execute(kernel, LIVE)
+    _, messages = execute(kernel, "print(len(app._reactor.subscriptions()))")
+    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
+    assert out.strip() == "1"
+    execute(kernel, "%reload_ext convex_lab")
+    _, messages = execute(kernel, "import threading\n"
+                                  "print(sorted(t.name for t in threading.enumerate() if t.name.startswith('convex_lab-notifier')))\n"
+                                  "print(type(app).__name__)")
+    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
+    assert out.splitlines() == ["['convex_lab-notifier']", "App"]
+
+
+def test_load_ext_binds_convex_app_when_app_is_taken(kernel):
+    execute(kernel, "app = 'something else'")
+    _, messages = execute(kernel, "%load_ext convex_lab")
+    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
+    assert "convex_app" in out
+    _, messages = execute(kernel, "print(type(convex_app).__name__, app)")
+    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
+    assert out.strip() == "App something else"
