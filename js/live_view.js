@@ -18,6 +18,7 @@ function show(value) {
 function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "convex-lab-live";
+  let open = false;
   el.appendChild(root);
 
   const draw = () => {
@@ -27,6 +28,27 @@ function render({ model, el }) {
     header.className = "convex-lab-live-header";
     header.textContent = `live · ${model.get("path")} · runs: ${model.get("runs")}`;
     root.appendChild(header);
+    // The reactivity view: what this query read, and why it last re-ran.
+    const details = document.createElement("details");
+    details.className = "convex-lab-live-reads";
+    details.open = open;
+    details.ontoggle = () => { open = details.open; };
+    const summary = document.createElement("summary");
+    summary.textContent = "read set";
+    details.appendChild(summary);
+    for (const range of model.get("read_set")) {
+      const line = document.createElement("div");
+      line.textContent = range;
+      details.appendChild(line);
+    }
+    const reason = model.get("last_reason");
+    if (reason) {
+      const line = document.createElement("div");
+      line.className = "convex-lab-live-reason";
+      line.textContent = `last re-run: ${reason}`;
+      details.appendChild(line);
+    }
+    root.appendChild(details);
     if (kind === "error") {
       const box = document.createElement("pre");
       box.className = "convex-lab-live-error";
@@ -86,7 +108,8 @@ function render({ model, el }) {
     }
   };
 
-  const names = ["kind", "rows", "columns", "value_repr", "error", "runs", "page", "total", "changed_ids"];
+  const names = ["kind", "rows", "columns", "value_repr", "error", "runs", "page", "total", "changed_ids",
+    "read_set", "last_reason"];
   for (const name of names) model.on(`change:${name}`, draw);
   draw();
   return () => {

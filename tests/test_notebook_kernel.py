@@ -134,3 +134,21 @@ def test_load_ext_binds_convex_app_when_app_is_taken(kernel):
     _, messages = execute(kernel, "print(type(convex_app).__name__, app)")
     out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
     assert out.strip() == "App something else"
+
+
+def test_convex_line_magic(kernel, tmp_path):
+    execute(kernel, SETUP)
+    execute(kernel, 'send(room="a", body="x")')
+    _, messages = execute(kernel, "t = %convex tables\nprint(t)")
+    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
+    assert "messages" in out and "1" in out
+    _, messages = execute(kernel, "d = %convex data messages\nprint(list(d['body']))")
+    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
+    assert out.strip() == "['x']"
+    _, messages = execute(kernel, "q = %convex sql select count(*) as c from messages\nprint(q['c'][0])")
+    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
+    assert out.strip() == "1"
+    path = tmp_path / "opened.duckdb"
+    _, messages = execute(kernel, f"%convex open {path}\nprint(app.path)")
+    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
+    assert out.strip() == str(path)
