@@ -56,6 +56,14 @@ function render({ model, el }) {
       root.appendChild(box);
       return;
     }
+    if (kind === "html") {
+      // pandas' own HTML rendering of a DataFrame/Series result (made by pandas in the kernel).
+      const box = document.createElement("div");
+      box.className = "convex-lab-live-html";
+      box.innerHTML = model.get("html");
+      root.appendChild(box);
+      return;
+    }
     if (kind === "value") {
       const box = document.createElement("pre");
       box.className = "convex-lab-live-value";
@@ -108,7 +116,7 @@ function render({ model, el }) {
     }
   };
 
-  const names = ["kind", "rows", "columns", "value_repr", "error", "runs", "page", "total", "changed_ids",
+  const names = ["kind", "rows", "columns", "value_repr", "html", "error", "runs", "page", "total", "changed_ids",
     "read_set", "last_reason"];
   for (const name of names) model.on(`change:${name}`, draw);
   draw();

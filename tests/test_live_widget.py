@@ -68,3 +68,19 @@ def test_values_errors_and_paging(memory_app):
     assert table.total == 120 and len(table.rows) == 50
     table.page = 2
     assert [r["body"] for r in table.rows] == [str(i) for i in range(100, 120)]
+
+
+def test_pandas_results_of_a_live_cell_render_as_live_html(memory_app):
+    from convex_lab.notebook import _compile_cell, live_view
+
+    send, *_ = chat(memory_app)
+    for source, marker in (('pd.DataFrame([m["body"] for m in db.query("messages").collect()])', "<table"),
+                           ('pd.Series([m["body"] for m in db.query("messages").collect()], name="bodies")', "bodies")):
+        handler = _compile_cell("import pandas as pd\n" + source, {})
+        path = f"notebook:_live_{abs(hash(source))}"
+        memory_app._runtime.register("query", True, handler, name=path)
+        view = live_view(memory_app, path)
+        assert view.kind == "html" and marker in view.html
+        send(room="a", body="framed")
+        memory_app.flush()
+        assert view.kind == "html" and "framed" in view.html

@@ -152,3 +152,14 @@ def test_convex_line_magic(kernel, tmp_path):
     _, messages = execute(kernel, f"%convex open {path}\nprint(app.path)")
     out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
     assert out.strip() == str(path)
+
+
+def test_live_cell_with_pandas_stays_live_and_widgets_display_as_themselves(kernel):
+    execute(kernel, SETUP)
+    _, messages = execute(kernel, '%%live\nimport pandas as pd\npd.DataFrame([{"body": m["body"]} for m in db.query("messages").collect()])')
+    comm = live_comm_id(messages)
+    _, messages = execute(kernel, 'send(room="a", body="in a frame")')
+    assert any("in a frame" in state.get("html", "") for state in updates(messages, comm))
+    _, messages = execute(kernel, '%%live\nimport ipywidgets\nipywidgets.IntSlider(value=len(db.query("messages").collect()))')
+    opened = [m["content"]["data"]["state"] for m in messages if m["msg_type"] == "comm_open"]
+    assert any(state.get("_model_name") == "IntSliderModel" and state.get("value") == 1 for state in opened)

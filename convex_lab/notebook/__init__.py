@@ -10,11 +10,12 @@ from __future__ import annotations
 import ast
 import hashlib
 import shlex
+import sys
 from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
-from .live import LiveView
+from .live import HTML_KEY, LiveView
 
 __all__ = ["LiveView", "live_view", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -53,14 +54,36 @@ def _compile_cell(source: str, user_ns: dict):
     body = compile(tree, "<%%live>", "exec")
     tail = compile(last, "<%%live>", "eval") if last is not None else None
 
-    def handler(ctx: Any) -> Any:
+    def run(ctx: Any) -> Any:
         namespace = dict(user_ns)
         namespace["db"] = ctx.db
         namespace["ctx"] = ctx
         exec(body, namespace)
         return eval(tail, namespace) if tail is not None else None
 
+    def handler(ctx: Any) -> Any:
+        result = run(ctx)
+        if _is_pandas(result):
+            # A pandas result stays live: it travels as its HTML rendering (a Convex string).
+            frame = result.to_frame() if result.ndim == 1 else result
+            return {HTML_KEY: frame.to_html(max_rows=200)}
+        return result
+
+    handler.run_raw = run  # type: ignore[attr-defined]
     return handler
+
+
+def _is_pandas(value: Any) -> bool:
+    pandas = sys.modules.get("pandas")  # never import pandas just to ask
+    return pandas is not None and isinstance(value, (pandas.DataFrame, pandas.Series))
+
+
+def _is_widget(value: Any) -> bool:
+    try:
+        import ipywidgets
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(value, ipywidgets.DOMWidget)
 
 
 @magics_class
@@ -90,6 +113,12 @@ class ConvexMagics(Magics):
         state.counter += 1
         path = f"notebook:_live_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
         handler = _compile_cell(cell, self.shell.user_ns)
+        # An ipywidget built by the cell is displayed as itself (it cannot travel as a Convex value).
+        from ..runtime.functions import QueryCtx
+
+        first = app._db.run_query(lambda txn: handler.run_raw(QueryCtx(app._runtime, txn, None, 1)))[0]
+        if _is_widget(first):
+            return first
         app._runtime.register("query", True, handler, name=path)
         view = live_view(app, path)
         state.cells[key] = (app, view)

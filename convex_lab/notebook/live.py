@@ -18,6 +18,7 @@ import traitlets
 from ..values import Int64, display_value
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
+HTML_KEY = "__convex_lab_html__"  # a %%live cell's pandas result, as HTML (see notebook/__init__.py)
 PAGE_SIZE = 50
 
 
@@ -50,7 +51,7 @@ class LiveView(anywidget.AnyWidget):
     _css = STATIC / "live_view.css"
 
     path = traitlets.Unicode("").tag(sync=True)
-    kind = traitlets.Unicode("value").tag(sync=True)  # "table" | "value" | "error"
+    kind = traitlets.Unicode("value").tag(sync=True)  # "table" | "value" | "html" | "error"
     columns = traitlets.List(traitlets.Unicode()).tag(sync=True)
     rows = traitlets.List().tag(sync=True)
     total = traitlets.Int(0).tag(sync=True)
@@ -58,6 +59,7 @@ class LiveView(anywidget.AnyWidget):
     page_size = traitlets.Int(PAGE_SIZE).tag(sync=True)
     changed_ids = traitlets.List(traitlets.Unicode()).tag(sync=True)
     value_repr = traitlets.Unicode("").tag(sync=True)
+    html = traitlets.Unicode("").tag(sync=True)  # a pandas result, rendered by pandas
     error = traitlets.Unicode("").tag(sync=True)
     runs = traitlets.Int(0).tag(sync=True)
     read_set = traitlets.List(traitlets.Unicode()).tag(sync=True)
@@ -88,6 +90,11 @@ class LiveView(anywidget.AnyWidget):
                 self.changed_ids = changed
                 self._send_page()
                 self.kind = "table"
+            elif type(result) is dict and set(result) == {HTML_KEY} and type(result[HTML_KEY]) is str:
+                self._documents = []
+                self._versions = {}
+                self.html = result[HTML_KEY]
+                self.kind = "html"
             else:
                 self._documents = []
                 self._versions = {}
