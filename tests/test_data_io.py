@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from convex_lab import App, Int64, define_schema, define_table, v
+from convex_lab import Int64, define_schema, define_table, v
 from convex_lab.errors import SchemaValidationError
 from convex_lab.runtime.functions import DatabaseReader
 

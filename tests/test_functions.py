@@ -9,7 +9,6 @@ import threading
 import pytest
 
 from convex_lab import (
-    App,
     ArgumentValidationError,
     ConvexError,
     Int64,

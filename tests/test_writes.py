@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from convex_lab import UNSET, App, ConvexError, Int64, define_schema, define_table, v
+from convex_lab import UNSET, ConvexError, Int64, define_schema, define_table, v
 from convex_lab.errors import InvalidArgument, NonexistentDocument, ReadOnlyTable, SchemaValidationError
 from convex_lab.ids import decode_id, FIRST_USER_TABLE_NUMBER
 
