@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from convex_lab import Int64
@@ -67,6 +68,7 @@ def test_values_errors_and_paging(memory_app):
     table = memory_app.live(room, name="p")
     assert table.total == 120 and len(table.rows) == 50
     table.page = 2
+    memory_app.flush()  # the page's rows are written by the notifier
     assert [r["body"] for r in table.rows] == [str(i) for i in range(100, 120)]
 
 
@@ -84,3 +86,35 @@ def test_pandas_results_of_a_live_cell_render_as_live_html(memory_app):
         send(room="a", body="framed")
         memory_app.flush()
         assert view.kind == "html" and "framed" in view.html
+
+
+def test_widget_traits_are_written_only_by_the_notifier_thread(memory_app):
+    send, _, room, _, _ = chat(memory_app)
+    writers = []
+    from convex_lab.notebook.live import LiveView
+
+    original = LiveView._notify_trait
+
+    def spy(self, name, old, new):
+        if name != "page" or threading.current_thread().name == "convex_lab-notifier":
+            writers.append((name, threading.current_thread().name))
+        return original(self, name, old, new)
+
+    LiveView._notify_trait = spy
+    try:
+        for i in range(60):
+            send(room="p", body=str(i))
+        view = memory_app.live(room, name="p")
+        writers_after_first = list(writers)
+        send(room="p", body="later")  # from the main thread
+        worker = threading.Thread(target=send, kwargs={"room": "p", "body": "from a thread"})
+        worker.start()
+        worker.join()
+        view.page = 1  # as the frontend would
+        memory_app.flush()
+    finally:
+        LiveView._notify_trait = original
+    assert view.total == 62 and [r["body"] for r in view.rows][-1] == "from a thread"
+    assert {"rows", "kind", "runs"} <= {name for name, _ in writers_after_first}
+    constructor = {"path", "comm"}  # set by LiveView(...) itself, before anyone can see the widget
+    assert [w for w in writers if w[1] != "convex_lab-notifier" and w[0] not in constructor] == []

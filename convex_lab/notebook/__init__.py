@@ -24,8 +24,12 @@ def live_view(app: Any, fn: Any, args: dict | None = None) -> LiveView:
     """A LiveView subscribed to query `fn` with `args` (what `app.live` returns)."""
     definition = app._runtime.resolve(fn, "query")
     view = LiveView(definition.path)
-    view.subscription = app.subscribe(definition.path, args or {}, view.show_result, view.show_error)
-    view._update_meta()
+    # Every trait write happens on the notifier thread (the first result included): traitlets
+    # state is not thread-safe, and the notifier also writes while a cell is busy.
+    view.subscription = app._reactor.subscribe(definition.path, args or {}, view.show_result, view.show_error,
+                                               notifier_only=True)
+    view.subscription.call_soon(view._update_meta)
+    app.flush()  # the first result is in place before the cell displays the view
     return view
 
 
@@ -74,8 +78,10 @@ def _compile_cell(source: str, user_ns: dict):
 
 
 def _is_pandas(value: Any) -> bool:
-    pandas = sys.modules.get("pandas")  # never import pandas just to ask
-    return pandas is not None and isinstance(value, (pandas.DataFrame, pandas.Series))
+    # Never import pandas just to ask; and another thread may be halfway through importing it.
+    pandas = sys.modules.get("pandas")
+    kinds = tuple(k for k in (getattr(pandas, "DataFrame", None), getattr(pandas, "Series", None)) if k is not None)
+    return bool(kinds) and isinstance(value, kinds)
 
 
 def _is_widget(value: Any) -> bool:

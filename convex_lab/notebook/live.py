@@ -124,6 +124,11 @@ class LiveView(anywidget.AnyWidget):
 
     @traitlets.observe("page")
     def _page_changed(self, change: dict) -> None:
+        # The frontend sets `page` (on the kernel thread); the rows are written by the notifier.
+        if self.subscription is not None:
+            self.subscription.call_soon(self._turn_page)
+
+    def _turn_page(self) -> None:
         if self._documents:
             self._send_page()
 

@@ -33,6 +33,11 @@ def code_cell_indexes(page, needle):
     }""", needle)
 
 
+def outputs(page):
+    return page.evaluate("""() => window.jupyterapp.shell.currentWidget.content.widgets
+        .map((c, i) => [i, c.node.querySelector('.jp-OutputArea')?.innerText ?? ''])""")
+
+
 def test_quickstart_live_table_follows_mutations(lab, page):
     base, token, _ = lab
     page.goto(f"{base}/lab/tree/01_quickstart.ipynb?token={token}")
@@ -49,7 +54,11 @@ def test_quickstart_live_table_follows_mutations(lab, page):
             continue
         run_cell(page, index)
     live_table = page.locator(".convex-lab-live-table")
-    live_table.first.wait_for(timeout=60_000)
+    try:
+        live_table.first.wait_for(timeout=60_000)
+    except Exception as exc:
+        page.screenshot(path=str(lab[2] / "failure.png"))
+        raise AssertionError(f"no live table; cell outputs: {outputs(page)!r}") from exc
     assert "Hello!" in live_table.first.inner_text() and "Live update!" not in live_table.first.inner_text()
     run_cell(page, mutation_index)
     page.wait_for_function("() => document.querySelector('.convex-lab-live-table')?.innerText.includes('Live update!')",
