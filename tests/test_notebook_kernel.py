@@ -148,6 +148,9 @@ def test_convex_line_magic(kernel, tmp_path):
     _, messages = execute(kernel, "q = %convex sql select count(*) as c from messages\nprint(q['c'][0])")
     out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
     assert out.strip() == "1"
+    _, messages = execute(kernel, "from convex_lab import App\nother = App()\nt = %convex --app other tables\nprint(len(t))")
+    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
+    assert out.strip() == "0"
     path = tmp_path / "opened.duckdb"
     _, messages = execute(kernel, f"%convex open {path}\nprint(app.path)")
     out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
@@ -163,3 +166,27 @@ def test_live_cell_with_pandas_stays_live_and_widgets_display_as_themselves(kern
     _, messages = execute(kernel, '%%live\nimport ipywidgets\nipywidgets.IntSlider(value=len(db.query("messages").collect()))')
     opened = [m["content"]["data"]["state"] for m in messages if m["msg_type"] == "comm_open"]
     assert any(state.get("_model_name") == "IntSliderModel" and state.get("value") == 1 for state in opened)
+
+
+def test_live_cell_errors_show_and_clear_and_views_can_be_named(kernel):
+    execute(kernel, SETUP)
+    _, messages = execute(kernel, '%%live per_message\n1 / len(db.query("messages").collect())')
+    comm = live_comm_id(messages)
+    opened = [m["content"]["data"]["state"] for m in messages if m["msg_type"] == "comm_open"]
+    states = opened + updates(messages, comm)
+    assert any("ZeroDivisionError" in state.get("error", "") for state in states)
+    _, messages = execute(kernel, 'send(room="a", body="now there is one")\nprint(per_message.kind, per_message.runs)')
+    assert any(state.get("error") == "" and state.get("value_repr") == "1.0" for state in updates(messages, comm))
+    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
+    assert out.split() == ["value", "2"]
+
+
+def test_unload_removes_magics_and_subscriptions(kernel):
+    execute(kernel, SETUP)
+    execute(kernel, LIVE)
+    execute(kernel, "%unload_ext convex_lab")
+    _, messages = execute(kernel, "print(len(app._reactor.subscriptions()), 'live' in get_ipython().magics_manager.magics['cell'])")
+    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
+    assert out.split() == ["0", "False"]
+    _, messages = execute(kernel, 'send(room="a", body="after unload")')
+    assert not [m for m in messages if m["msg_type"] == "comm_msg"]

@@ -28,4 +28,5 @@ def test_reactivity_notebook_shows_precise_reruns(tmp_path):
     NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     texts = ["".join(o.get("data", {}).get("text/plain", "")) for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
     assert any("'runs b': 1" in t for t in texts)
+    assert any("'live a runs': 2,\n 'live b runs': 1" in t for t in texts)  # the two live cells
     assert any("'runs after old edit': 1" in t and "'runs now': 2" in t for t in texts)

@@ -38,7 +38,6 @@ class _State:
 
     def __init__(self) -> None:
         self.cells: dict[str, tuple[Any, LiveView]] = {}  # cell key -> (app, view)
-        self.counter = 0
 
 
 def _state(shell: Any) -> _State:
@@ -92,6 +91,17 @@ def _is_widget(value: Any) -> bool:
     return isinstance(value, ipywidgets.DOMWidget)
 
 
+def _app_option(line: str) -> tuple[str | None, list[str]]:
+    """Split `--app NAME` out of a magic's arguments: (NAME or None, the other words)."""
+    words = shlex.split(line)
+    if "--app" not in words:
+        return None, words
+    at = words.index("--app")
+    if at + 1 >= len(words):
+        raise ValueError("--app needs the name of an App variable: --app NAME")
+    return words[at + 1], words[:at] + words[at + 2:]
+
+
 @magics_class
 class ConvexMagics(Magics):
     def _app(self, name: str | None) -> Any:
@@ -105,9 +115,12 @@ class ConvexMagics(Magics):
 
     @cell_magic
     def live(self, line: str, cell: str) -> Any:
-        """%%live [--app NAME]: run the cell as a query and keep its output live."""
-        words = shlex.split(line)
-        app_name = words[words.index("--app") + 1] if "--app" in words else None
+        """%%live [VIEW] [--app NAME]: run the cell as a query and keep its output live.
+
+        With VIEW, the live widget is also bound to that variable (`view.subscription.runs`, ...)."""
+        app_name, words = _app_option(line)
+        if len(words) > 1 or (words and not words[0].isidentifier()):
+            raise ValueError(f"Usage: %%live [VIEW] [--app NAME]; got {line!r}.")
         app = self._app(app_name)
         state = _state(self.shell)
         parent = self.shell.get_parent() if hasattr(self.shell, "get_parent") else {}
@@ -116,26 +129,33 @@ class ConvexMagics(Magics):
         previous = state.cells.pop(key, None)
         if previous is not None and previous[1].subscription is not None:
             previous[1].subscription.unsubscribe()
-        state.counter += 1
         path = f"notebook:_live_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
         handler = _compile_cell(cell, self.shell.user_ns)
         # An ipywidget built by the cell is displayed as itself (it cannot travel as a Convex value).
         from ..runtime.functions import QueryCtx
 
-        first = app._db.run_query(lambda txn: handler.run_raw(QueryCtx(app._runtime, txn, None, 1)))[0]
+        try:
+            first = app._db.run_query(lambda txn: handler.run_raw(QueryCtx(app._runtime, txn, None, 1)))[0]
+        except Exception:  # noqa: BLE001 - the live view shows the error, and clears it once fixed
+            first = None
         if _is_widget(first):
             return first
         app._runtime.register("query", True, handler, name=path)
         view = live_view(app, path)
         state.cells[key] = (app, view)
+        if words:
+            self.shell.user_ns[words[0]] = view
         return view
 
     @line_magic
     def convex(self, line: str) -> Any:
-        """%convex tables | data TABLE | sql QUERY | open PATH  [--app NAME]"""
+        """%convex [--app NAME] tables | data TABLE | sql QUERY | open PATH"""
+        app_name = None
+        if line.lstrip().startswith("--app"):
+            _, app_name, line = (line.strip().split(None, 2) + ["", ""])[:3]
         words = line.strip().split(None, 1)
         if not words:
-            raise ValueError("Usage: %convex tables | data TABLE | sql QUERY | open PATH")
+            raise ValueError("Usage: %convex [--app NAME] tables | data TABLE | sql QUERY | open PATH")
         command, rest = words[0], (words[1] if len(words) > 1 else "")
         if command == "open":
             from ..app import App
@@ -146,7 +166,7 @@ class ConvexMagics(Magics):
                 old.close()
             self.shell.user_ns["app"] = App(path)
             return self.shell.user_ns["app"]
-        app = self._app(None)
+        app = self._app(app_name or None)
         if command == "tables":
             import pandas as pd
 

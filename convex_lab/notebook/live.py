@@ -132,8 +132,8 @@ class LiveView(anywidget.AnyWidget):
         if self._documents:
             self._send_page()
 
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # plain-text fallback
-        printer.text(f"<LiveView {self.path} {self.kind}>")
+    def __repr__(self) -> str:  # the plain-text fallback where widgets do not render
+        return f"<LiveView {self.path} {self.kind}, runs: {self.runs}>"
 
 
 def _pretty(value: Any) -> str:
