@@ -63,4 +63,7 @@ def test_quickstart_live_table_follows_mutations(lab, page):
     run_cell(page, mutation_index)
     page.wait_for_function("() => document.querySelector('.convex-lab-live-table')?.innerText.includes('Live update!')",
                            timeout=30_000)
+    # the row the mutation added is the one highlighted, so the change is visible
+    changed = page.locator(".convex-lab-live-table tr.convex-lab-changed")
+    assert changed.count() == 1 and "Live update!" in changed.first.inner_text()
     assert live_index < mutation_index
