@@ -49,25 +49,14 @@ function render({ model, el }) {
       details.appendChild(line);
     }
     root.appendChild(details);
-    if (kind === "error") {
-      const box = document.createElement("pre");
-      box.className = "convex-lab-live-error";
-      box.textContent = model.get("error");
-      root.appendChild(box);
-      return;
-    }
-    if (kind === "html") {
-      // pandas' own HTML rendering of a DataFrame/Series result (made by pandas in the kernel).
-      const box = document.createElement("div");
-      box.className = "convex-lab-live-html";
-      box.innerHTML = model.get("html");
-      root.appendChild(box);
-      return;
-    }
-    if (kind === "value") {
-      const box = document.createElement("pre");
-      box.className = "convex-lab-live-value";
-      box.textContent = model.get("value_repr");
+    // Errors and values as text; a pandas result as pandas' own HTML (rendered in the kernel).
+    const boxes = { error: ["pre", "error", "textContent"], value: ["pre", "value_repr", "textContent"],
+                    html: ["div", "html", "innerHTML"] };
+    if (kind in boxes) {
+      const [tag, trait, property] = boxes[kind];
+      const box = document.createElement(tag);
+      box.className = `convex-lab-live-${kind}`;
+      box[property] = model.get(trait);
       root.appendChild(box);
       return;
     }
