@@ -1,17 +1,11 @@
-"""LiveView in process: tables vs values vs errors, paging, changed rows, and the served JS."""
+"""LiveView in process: tables vs values vs errors, paging, changed rows, pandas HTML, and
+which thread writes the traits."""
 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 from convex_lab import Int64
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def test_served_js_matches_source():
-    assert (ROOT / "convex_lab/static/live_view.js").read_text() == (ROOT / "js/live_view.js").read_text()
 
 
 def chat(app):

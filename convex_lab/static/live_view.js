@@ -1,38 +1,29 @@
-// convex_lab live view: renders a live query's result (a table of documents, a value, or an
-// error) and re-renders on every trait change sent by the kernel's notifier thread.
-// Plain ES module, no imports (notebooks may be offline). Served from convex_lab/static/.
-
-/** @typedef {{ get(name: string): any, set(name: string, value: any): void, save_changes(): void,
- *   on(event: string, cb: Function): void, off(event: string, cb: Function): void }} Model */
-
-const SYSTEM = new Set(["_id", "_creationTime"]);
-
-/** @param {any} value */
+// convex_lab bundle; inputs: live_view.js; sha256: 51e1befab6ba63b81379a1f851a4b2ec80a294e7b964e417524abbfa566e172b; rebuild: cd js && npm ci && npm run build
+// live_view.js
+var SYSTEM = /* @__PURE__ */ new Set(["_id", "_creationTime"]);
 function show(value) {
   if (value === null) return "null";
   if (typeof value === "string") return value;
   return JSON.stringify(value);
 }
-
-/** @param {{ model: Model, el: HTMLElement }} ctx */
 function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "convex-lab-live";
   let open = false;
   el.appendChild(root);
-
   const draw = () => {
     const kind = model.get("kind");
     root.replaceChildren();
     const header = document.createElement("div");
     header.className = "convex-lab-live-header";
-    header.textContent = `live · ${model.get("path")} · runs: ${model.get("runs")}`;
+    header.textContent = `live \xB7 ${model.get("path")} \xB7 runs: ${model.get("runs")}`;
     root.appendChild(header);
-    // The reactivity view: what this query read, and why it last re-ran.
     const details = document.createElement("details");
     details.className = "convex-lab-live-reads";
     details.open = open;
-    details.ontoggle = () => { open = details.open; };
+    details.ontoggle = () => {
+      open = details.open;
+    };
     const summary = document.createElement("summary");
     summary.textContent = "read set";
     details.appendChild(summary);
@@ -49,9 +40,11 @@ function render({ model, el }) {
       details.appendChild(line);
     }
     root.appendChild(details);
-    // Errors and values as text; a pandas result as pandas' own HTML (rendered in the kernel).
-    const boxes = { error: ["pre", "error", "textContent"], value: ["pre", "value_repr", "textContent"],
-                    html: ["div", "html", "innerHTML"] };
+    const boxes = {
+      error: ["pre", "error", "textContent"],
+      value: ["pre", "value_repr", "textContent"],
+      html: ["div", "html", "innerHTML"]
+    };
     if (kind in boxes) {
       const [tag, trait, property] = boxes[kind];
       const box = document.createElement(tag);
@@ -91,27 +84,46 @@ function render({ model, el }) {
       const page = model.get("page");
       const pages = Math.ceil(total / pageSize);
       const prev = document.createElement("button");
-      prev.textContent = "‹";
+      prev.textContent = "\u2039";
       prev.disabled = page <= 0;
-      prev.onclick = () => { model.set("page", page - 1); model.save_changes(); };
+      prev.onclick = () => {
+        model.set("page", page - 1);
+        model.save_changes();
+      };
       const next = document.createElement("button");
-      next.textContent = "›";
+      next.textContent = "\u203A";
       next.disabled = page >= pages - 1;
-      next.onclick = () => { model.set("page", page + 1); model.save_changes(); };
+      next.onclick = () => {
+        model.set("page", page + 1);
+        model.save_changes();
+      };
       const label = document.createElement("span");
       label.textContent = ` page ${page + 1} of ${pages} (${total} rows) `;
       pager.append(prev, label, next);
       root.appendChild(pager);
     }
   };
-
-  const names = ["kind", "rows", "columns", "value_repr", "html", "error", "runs", "page", "total", "changed_ids",
-    "read_set", "last_reason"];
+  const names = [
+    "kind",
+    "rows",
+    "columns",
+    "value_repr",
+    "html",
+    "error",
+    "runs",
+    "page",
+    "total",
+    "changed_ids",
+    "read_set",
+    "last_reason"
+  ];
   for (const name of names) model.on(`change:${name}`, draw);
   draw();
   return () => {
     for (const name of names) model.off(`change:${name}`, draw);
   };
 }
-
-export default { render };
+var live_view_default = { render };
+export {
+  live_view_default as default
+};
