@@ -38,14 +38,23 @@ def outputs(page):
         .map((c, i) => [i, c.node.querySelector('.jp-OutputArea')?.innerText ?? ''])""")
 
 
-def test_quickstart_live_table_follows_mutations(lab, page):
+def open_notebook(page, lab, name):
     base, token, _ = lab
-    page.goto(f"{base}/lab/tree/01_quickstart.ipynb?token={token}")
+    # A workspace of its own, so JupyterLab does not restore the previous test's open notebook.
+    page.goto(f"{base}/lab/workspaces/{name.split('.')[0]}/tree/{name}?token={token}&reset")
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
                            "&& window.jupyterapp.shell.currentWidget.sessionContext", timeout=90_000)
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-    page.evaluate("async () => { await window.jupyterapp.shell.currentWidget.sessionContext.ready; }")
+    page.evaluate("""async (name) => {
+        const panel = window.jupyterapp.shell.currentWidget;
+        await panel.context.ready; await panel.revealed; await panel.sessionContext.ready;
+        if (!panel.context.path.endsWith(name)) throw new Error(`opened ${panel.context.path}, not ${name}`);
+    }""", name)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", state="attached", timeout=90_000)
     wait_idle(page)
+
+
+def test_quickstart_live_table_follows_mutations(lab, page):
+    open_notebook(page, lab, "01_quickstart.ipynb")
     count = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets.length")
     live_index = code_cell_indexes(page, "%%live")[0]
     mutation_index = code_cell_indexes(page, "Live update!")[0]
@@ -67,3 +76,18 @@ def test_quickstart_live_table_follows_mutations(lab, page):
     changed = page.locator(".convex-lab-live-table tr.convex-lab-changed")
     assert changed.count() == 1 and "Live update!" in changed.first.inner_text()
     assert live_index < mutation_index
+
+
+def test_reactivity_notebook_rerenders_only_the_room_written(lab, page):
+    open_notebook(page, lab, "02_reactivity.ipynb")
+    count = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets.length")
+    for index in range(count):
+        run_cell(page, index)
+    try:
+        page.wait_for_function("() => document.querySelectorAll('.convex-lab-live-value').length >= 2", timeout=60_000)
+    except Exception as exc:
+        raise AssertionError(f"no live values; cell outputs: {outputs(page)!r}") from exc
+    values = page.locator(".convex-lab-live-value").all_inner_texts()
+    headers = page.locator(".convex-lab-live-header").all_inner_texts()
+    assert "another message in a" in values[0] and "another message in a" not in values[1]
+    assert "runs: 2" in headers[0] and "runs: 1" in headers[1], headers
