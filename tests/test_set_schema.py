@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from convex_lab import App, Int64, define_schema, define_table, v
@@ -131,3 +130,27 @@ def test_search_and_vector_index_definitions_are_kept(app):
     assert "by_embedding" in definition.vector_indexes
     tables = {t["tableName"]: t for t in app.schema.to_json()["tables"]}
     assert tables["messages"]["searchIndexes"][0]["searchField"] == "body"
+
+
+def test_removing_the_schema_is_persisted(tmp_path):
+    schema = define_schema({"users": define_table({"name": v.string(), "age": v.number()}).index("by_name", ["name"])})
+    path = tmp_path / "lab.duckdb"
+    app = App(path)
+    app.set_schema(schema)
+    seed(app, 3)
+    app.set_schema(None)
+    assert app.schema is None
+    app.close()
+    reopened = App(path)
+    assert reopened.schema is None
+    assert len(reopened._db.store.tables["users"].docs) == 3
+    reopened.close()
+
+    memory = App()  # the in-memory mirror records the removal too
+    memory.set_schema(schema)
+    memory._persistence.flush()
+    assert memory._persistence.get_meta("schema") is not None
+    memory.set_schema(None)
+    memory._persistence.flush()
+    assert memory._persistence.get_meta("schema") is None
+    memory.close()

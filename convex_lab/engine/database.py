@@ -27,6 +27,19 @@ from .transaction import UNLIMITED, Limits, Transaction, Write
 DEFAULT_LIMITS = Limits(True)
 
 
+class _SchemaRemoved:
+    """`Commit.schema` of a commit that removed the schema (`set_schema(None)`)."""
+
+    def to_json(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return "SCHEMA_REMOVED"
+
+
+SCHEMA_REMOVED = _SchemaRemoved()
+
+
 class Commit:
     """One committed transaction: its timestamp (ns) and what it changed.
 
@@ -41,7 +54,9 @@ class Commit:
         self.ts = ts
         self._writes = writes
         self.new_tables = new_tables
-        self.schema = schema  # the new SchemaDefinition when this commit changed it, else None
+        # The new SchemaDefinition when this commit changed it, SCHEMA_REMOVED when it removed it,
+        # else None.
+        self.schema = schema
 
     @property
     def writes(self) -> list[Write]:
@@ -190,7 +205,8 @@ class Database:
             writes = txn.write_set()
             if writes or txn.new_tables or txn.schema_changed:
                 self.last_ts = ts = max(time.time_ns(), self.last_ts + 1)
-                job.commit = Commit(ts, writes, list(txn.new_tables), self.schema if txn.schema_changed else None)
+                schema = (self.schema or SCHEMA_REMOVED) if txn.schema_changed else None
+                job.commit = Commit(ts, writes, list(txn.new_tables), schema)
                 commits.append(job.commit)
             ran.append(job)
         if commits and self.persistence is not None:

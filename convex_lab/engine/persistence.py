@@ -56,6 +56,15 @@ _DOC_SCHEMA = pa.schema(
 _META_UPSERT = f"INSERT OR REPLACE INTO {SCHEMA}.meta VALUES (?, ?)"
 _TABLE_UPSERT = f"INSERT OR REPLACE INTO {SCHEMA}.tables VALUES (?, ?)"
 
+
+def _store_schema(con: Any, schema: Any) -> None:
+    """Record a commit's schema change; a removed schema (its JSON is None) deletes the record."""
+    definition = schema.to_json()
+    if definition is None:
+        con.execute(f"DELETE FROM {SCHEMA}.meta WHERE key = ?", (SCHEMA_KEY,))
+    else:
+        con.execute(_META_UPSERT, (SCHEMA_KEY, json.dumps(definition)))
+
 # The export JSON of the three non-finite floats Convex writes as `{"$float": base64 LE bits}`.
 _POS_INF_B64 = "AAAAAAAA8H8="
 _NEG_INF_B64 = "AAAAAAAA8P8="
@@ -212,14 +221,14 @@ class Persistence:
     def _write_commit_extras(self, con: Any, commits: Iterable[Any], last_ts: int) -> None:
         # Inside an open transaction: new tables, the schema, and the group's last ts (a commit with
         # no document writes leaves no log row to recover its ts from).
-        schema_json = None
+        schema = None
         for commit in commits:
             for table in commit.new_tables:
                 con.execute(_TABLE_UPSERT, (table.name, table.number))
             if commit.schema is not None:
-                schema_json = commit.schema
-        if schema_json is not None:
-            con.execute(_META_UPSERT, (SCHEMA_KEY, json.dumps(schema_json.to_json())))
+                schema = commit.schema
+        if schema is not None:
+            _store_schema(con, schema)
         con.execute(_META_UPSERT, (LAST_TS_KEY, str(last_ts)))
 
     def mirror(self, commits: list[Any]) -> None:
@@ -390,7 +399,7 @@ class Persistence:
                 for table in new_tables:
                     con.execute(_TABLE_UPSERT, (table.name, table.number))
                 if schema is not None:
-                    con.execute(_META_UPSERT, (SCHEMA_KEY, json.dumps(schema.to_json())))
+                    _store_schema(con, schema)
                 con.execute(_META_UPSERT, (LAST_TS_KEY, str(queue[-1].ts)))
                 con.execute("COMMIT")
             except BaseException:
