@@ -265,3 +265,22 @@ def test_paginated_live_query_keeps_its_page_boundary(memory_app):
     assert [d["body"] for d in second_pages[-1]["page"]] == ["m3", "m4", "m5"]
     send(room="b", body="m6")  # lands after the second page's end: the second page must not grow
     assert [d["body"] for d in second_pages[-1]["page"]] == ["m3", "m4", "m5"]
+
+
+def test_results_are_never_shared_across_identities(memory_app):
+    send, _, _, _ = chat_app(memory_app)
+
+    @memory_app.query
+    def mine(ctx):
+        who = ctx.auth.get_user_identity()
+        name = who["subject"] if who else "anonymous"
+        return [m["body"] for m in ctx.db.query("messages").collect() if m["room"] == name]
+
+    reactor = memory_app._reactor
+    seen = {"ada": [], "bob": [], None: []}
+    subs = [reactor.subscribe(mine, {}, seen[who].append, identity={"subject": who} if who else None)
+            for who in ("ada", "bob", None)]
+    shared = reactor.subscribe(mine, {}, lambda r: None, identity={"subject": "ada"})
+    assert len(reactor.live) == 3 and shared._live is subs[0]._live  # same identity: one run
+    send(room="ada", body="for ada")
+    assert seen == {"ada": [[], ["for ada"]], "bob": [[]], None: [[]]}
