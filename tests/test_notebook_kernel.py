@@ -148,6 +148,9 @@ def test_convex_line_magic(kernel, tmp_path):
     _, messages = execute(kernel, "q = %convex sql select count(*) as c from messages\nprint(q['c'][0])")
     out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
     assert out.strip() == "1"
+    _, messages = execute(kernel, "logs = %convex logs\nprint(list(logs['path']))")
+    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
+    assert out.strip() == "['notebook:send']"
     _, messages = execute(kernel, "from convex_lab import App\nother = App()\nt = %convex --app other tables\nprint(len(t))")
     out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
     assert out.strip() == "0"

@@ -149,13 +149,13 @@ class ConvexMagics(Magics):
 
     @line_magic
     def convex(self, line: str) -> Any:
-        """%convex [--app NAME] tables | data TABLE | sql QUERY | open PATH"""
+        """%convex [--app NAME] tables | data TABLE | sql QUERY | logs | open PATH"""
         app_name = None
         if line.lstrip().startswith("--app"):
             _, app_name, line = (line.strip().split(None, 2) + ["", ""])[:3]
         words = line.strip().split(None, 1)
         if not words:
-            raise ValueError("Usage: %convex [--app NAME] tables | data TABLE | sql QUERY | open PATH")
+            raise ValueError("Usage: %convex [--app NAME] tables | data TABLE | sql QUERY | logs | open PATH")
         command, rest = words[0], (words[1] if len(words) > 1 else "")
         if command == "open":
             from ..app import App
@@ -176,7 +176,9 @@ class ConvexMagics(Magics):
             return app.table(rest.strip()).df()
         if command == "sql":
             return app.sql(rest)
-        raise ValueError(f"Unknown %convex command {command!r}: use tables, data TABLE, sql QUERY or open PATH.")
+        if command == "logs":
+            return app.logs()
+        raise ValueError(f"Unknown %convex command {command!r}: use tables, data TABLE, sql QUERY, logs or open PATH.")
 
 
 def load_ipython_extension(shell: Any) -> None:
