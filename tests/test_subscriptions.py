@@ -284,3 +284,24 @@ def test_results_are_never_shared_across_identities(memory_app):
     assert len(reactor.live) == 3 and shared._live is subs[0]._live  # same identity: one run
     send(room="ada", body="for ada")
     assert seen == {"ada": [[], ["for ada"]], "bob": [[]], None: [[]]}
+
+
+def test_callbacks_may_subscribe_mutate_and_flush(memory_app):
+    send, _, room_messages, _ = chat_app(memory_app)
+    nested, sizes = [], []
+
+    def on_a(result):
+        if result and not nested:  # first change: subscribe to room b, write there, flush
+            nested.append(memory_app.subscribe(room_messages, {"room": "b"}, lambda r: sizes.append(len(r))))
+            send(room="b", body="from a callback")
+            memory_app.flush()
+
+    memory_app.subscribe(room_messages, {"room": "a"}, on_a)
+    send(room="a", body="on the main thread")  # delivered inline on this thread
+    memory_app.flush()
+    assert sizes == [0, 1]
+    worker = threading.Thread(target=send, kwargs={"room": "a", "body": "from a thread"})  # via the notifier
+    worker.start()
+    worker.join()
+    memory_app.flush()
+    assert len(nested) == 1 and len(nested[0].result) == 1

@@ -169,7 +169,7 @@ class Reactor:
         self._tasks_posted = 0
         self._tasks_done = 0
         # Held while delivering or running tasks, so callbacks never run concurrently.
-        self._delivering = threading.Lock()
+        self._delivering = threading.RLock()  # re-entered when a callback subscribes
         self._delivering_thread: threading.Thread | None = None
         self._closed = False
         self._thread: threading.Thread | None = None
