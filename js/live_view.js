@@ -26,7 +26,8 @@ function render({ model, el }) {
     root.replaceChildren();
     const header = document.createElement("div");
     header.className = "convex-lab-live-header";
-    header.textContent = `live · ${model.get("path")} · runs: ${model.get("runs")}`;
+    const note = model.get("note");
+    header.textContent = `live · ${model.get("path")} · runs: ${model.get("runs")}${note ? ` · ${note}` : ""}`;
     root.appendChild(header);
     // The reactivity view: what this query read, and why it last re-ran.
     const details = document.createElement("details");
@@ -105,7 +106,7 @@ function render({ model, el }) {
     }
   };
 
-  const names = ["kind", "rows", "columns", "value_repr", "html", "error", "runs", "page", "total", "changed_ids",
+  const names = ["kind", "rows", "columns", "value_repr", "html", "error", "runs", "page", "total", "changed_ids", "note",
     "read_set", "last_reason"];
   for (const name of names) model.on(`change:${name}`, draw);
   draw();

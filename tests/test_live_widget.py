@@ -112,3 +112,33 @@ def test_widget_traits_are_written_only_by_the_notifier_thread(memory_app):
     assert {"rows", "kind", "runs"} <= {name for name, _ in writers_after_first}
     constructor = {"path", "comm"}  # set by LiveView(...) itself, before anyone can see the widget
     assert [w for w in writers if w[1] != "convex_lab-notifier" and w[0] not in constructor] == []
+
+
+def test_one_document_and_a_paginated_page_render_as_tables(memory_app):
+    send, edit, _, _, _ = chat(memory_app)
+    first = send(room="a", body="one")
+
+    @memory_app.query
+    def one(ctx, id):
+        return ctx.db.get(id)
+
+    @memory_app.query
+    def paged(ctx):
+        return ctx.db.query("messages").paginate({"numItems": 2, "cursor": None})
+
+    single = memory_app.live(one, id=first)
+    assert single.kind == "table" and single.note == "one document" and single.rows[0]["body"] == "one"
+    page = memory_app.live(paged)
+    assert page.kind == "table" and page.total == 1 and page.note == "paginated: 1 on this page, last page"
+    send(room="a", body="two")
+    send(room="a", body="three")
+    # The page keeps its end (Convex's query journal): the last page grows rather than splitting.
+    assert page.total == 3 and page.note == "paginated: 3 on this page, last page"
+    edit(id=first, body="ONE")
+    assert single.rows[0]["body"] == "ONE" and single.changed_ids == [first]
+
+    @memory_app.query
+    def first_page(ctx):
+        return ctx.db.query("messages").paginate({"numItems": 1, "cursor": None})
+
+    assert memory_app.live(first_page).note == "paginated: 1 on this page, more pages follow"

@@ -1,9 +1,9 @@
 """`LiveView`: the widget a live query renders into (`%%live` cells and `app.live`).
 
 A thin anywidget: the Python side turns each delivered result into traits (a page of table rows,
-or a value, or an error); `static/live_view.js` draws them. Results arrive through
-`app.subscribe`, whose callbacks run on the notifier thread — the single writer of these traits
-after the first render (which happens in the cell that creates the widget).
+pandas HTML, a value, or an error); `static/live_view.js` (built from `js/`) draws them. Results
+arrive through a `notifier_only` subscription, so the notifier thread is the single writer of these
+traits, from the first render on; page turns are posted to it too.
 """
 
 from __future__ import annotations
@@ -44,6 +44,23 @@ def is_document_list(result: Any) -> bool:
     return type(result) is list and bool(result) and all(type(d) is dict and "_id" in d for d in result)
 
 
+def as_documents(result: Any) -> tuple[list[dict], str] | None:
+    """The documents a result shows as a table, with a note saying what they are; None when the
+    result is not documents. Lists of documents, one document (`db.get`, `.first()`, `.unique()`)
+    and a page of a paginated query (`.paginate(...)`) are tables."""
+    if is_document_list(result):
+        return result, ""
+    if type(result) is not dict:
+        return None
+    if "_id" in result and "_creationTime" in result:
+        return [result], "one document"
+    if {"page", "isDone", "continueCursor"} <= result.keys() and (
+            result["page"] == [] or is_document_list(result["page"])):
+        more = "last page" if result["isDone"] else "more pages follow"
+        return result["page"], f"paginated: {len(result['page'])} on this page, {more}"
+    return None
+
+
 class LiveView(anywidget.AnyWidget):
     """Shows a live query's latest result. Created by `%%live` and `app.live(fn, **args)`."""
 
@@ -60,6 +77,7 @@ class LiveView(anywidget.AnyWidget):
     changed_ids = traitlets.List(traitlets.Unicode()).tag(sync=True)
     value_repr = traitlets.Unicode("").tag(sync=True)
     html = traitlets.Unicode("").tag(sync=True)  # a pandas result, rendered by pandas
+    note = traitlets.Unicode("").tag(sync=True)  # what the table shows ("one document", a page, ...)
     error = traitlets.Unicode("").tag(sync=True)
     runs = traitlets.Int(0).tag(sync=True)
     read_set = traitlets.List(traitlets.Unicode()).tag(sync=True)
@@ -76,17 +94,20 @@ class LiveView(anywidget.AnyWidget):
         with self.hold_sync():
             self._update_meta()
             self.error = ""
-            if is_document_list(result):
-                changed = [d["_id"] for d in result if self._versions.get(d["_id"]) != d and self._versions]
-                self._versions = {d["_id"]: d for d in result}
-                self._documents = result
+            table = as_documents(result)
+            self.note = table[1] if table is not None else ""
+            if table is not None:
+                documents = table[0]
+                changed = [d["_id"] for d in documents if self._versions.get(d["_id"]) != d and self._versions]
+                self._versions = {d["_id"]: d for d in documents}
+                self._documents = documents
                 columns: dict[str, None] = {"_id": None, "_creationTime": None}
-                for doc in result:
+                for doc in documents:
                     for field in doc:
                         columns.setdefault(field, None)
                 self.columns = [c for c in columns if c not in ("_id", "_creationTime")] + ["_id", "_creationTime"]
-                self.total = len(result)
-                self.page = min(self.page, max(0, (len(result) - 1) // self.page_size))
+                self.total = len(documents)
+                self.page = min(self.page, max(0, (len(documents) - 1) // self.page_size))
                 self.changed_ids = changed
                 self._send_page()
                 self.kind = "table"

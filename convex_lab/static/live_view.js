@@ -1,4 +1,4 @@
-// convex_lab bundle; inputs: live_view.js; sha256: 51e1befab6ba63b81379a1f851a4b2ec80a294e7b964e417524abbfa566e172b; rebuild: cd js && npm ci && npm run build
+// convex_lab bundle; inputs: live_view.js; sha256: ffb5ce6b2d49557a934e95231e19c441f2bc9fca2da8f54c537808c1df320314; rebuild: cd js && npm ci && npm run build
 // live_view.js
 var SYSTEM = /* @__PURE__ */ new Set(["_id", "_creationTime"]);
 function show(value) {
@@ -16,7 +16,8 @@ function render({ model, el }) {
     root.replaceChildren();
     const header = document.createElement("div");
     header.className = "convex-lab-live-header";
-    header.textContent = `live \xB7 ${model.get("path")} \xB7 runs: ${model.get("runs")}`;
+    const note = model.get("note");
+    header.textContent = `live \xB7 ${model.get("path")} \xB7 runs: ${model.get("runs")}${note ? ` \xB7 ${note}` : ""}`;
     root.appendChild(header);
     const details = document.createElement("details");
     details.className = "convex-lab-live-reads";
@@ -114,6 +115,7 @@ function render({ model, el }) {
     "page",
     "total",
     "changed_ids",
+    "note",
     "read_set",
     "last_reason"
   ];
