@@ -54,6 +54,25 @@ def execute(client, code, timeout=60):
     raise AssertionError(f"timed out running {code!r}")
 
 
+def execute_in_cell(client, code, cell_id, timeout=60):
+    """Run code as JupyterLab does, with the cell's id in the request metadata."""
+    msg = client.session.msg("execute_request", {"code": code, "silent": False, "store_history": True,
+                                                 "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
+                             metadata={"cellId": cell_id})
+    client.shell_channel.send(msg)
+    msg_id = msg["header"]["msg_id"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            reply = client.get_iopub_msg(timeout=1)
+        except queue.Empty:
+            continue
+        if (reply["msg_type"] == "status" and reply["content"]["execution_state"] == "idle"
+                and reply["parent_header"].get("msg_id") == msg_id):
+            return
+    raise AssertionError(f"timed out running {code!r}")
+
+
 def live_comm_id(messages):
     for msg in messages:
         if msg["msg_type"] == "comm_open":
@@ -193,3 +212,16 @@ def test_unload_removes_magics_and_subscriptions(kernel):
     assert out.split() == ["0", "False"]
     _, messages = execute(kernel, 'send(room="a", body="after unload")')
     assert not [m for m in messages if m["msg_type"] == "comm_msg"]
+
+
+def test_a_live_cell_edited_and_rerun_replaces_its_subscription_by_cell_id(kernel):
+    def count():
+        _, messages = execute(kernel, "print(len(app._reactor.subscriptions()))")
+        return int("".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream"))
+
+    execute(kernel, SETUP)
+    execute_in_cell(kernel, LIVE, "cell-1")
+    execute_in_cell(kernel, LIVE.replace('"a"', '"b"'), "cell-1")  # the same cell, edited and re-run
+    assert count() == 1
+    execute_in_cell(kernel, LIVE.replace('"a"', '"b"'), "cell-2")  # another cell with the same source
+    assert count() == 2
