@@ -35,9 +35,17 @@ def kernel():
         manager.shutdown_kernel(now=True)
 
 
-def execute(client, code, timeout=60):
-    """Run code; return (msg_id, iopub messages up to its idle status)."""
-    msg_id = client.execute(code)
+def execute(client, code, timeout=60, cell_id=None):
+    """Run code (as JupyterLab does when `cell_id` is given: the cell's id in the request metadata);
+    return (msg_id, iopub messages up to its idle status)."""
+    if cell_id is None:
+        msg_id = client.execute(code)
+    else:
+        request = client.session.msg("execute_request", {
+            "code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False,
+            "stop_on_error": True}, metadata={"cellId": cell_id})
+        client.shell_channel.send(request)
+        msg_id = request["header"]["msg_id"]
     messages = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -54,23 +62,10 @@ def execute(client, code, timeout=60):
     raise AssertionError(f"timed out running {code!r}")
 
 
-def execute_in_cell(client, code, cell_id, timeout=60):
-    """Run code as JupyterLab does, with the cell's id in the request metadata."""
-    msg = client.session.msg("execute_request", {"code": code, "silent": False, "store_history": True,
-                                                 "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
-                             metadata={"cellId": cell_id})
-    client.shell_channel.send(msg)
-    msg_id = msg["header"]["msg_id"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            reply = client.get_iopub_msg(timeout=1)
-        except queue.Empty:
-            continue
-        if (reply["msg_type"] == "status" and reply["content"]["execution_state"] == "idle"
-                and reply["parent_header"].get("msg_id") == msg_id):
-            return
-    raise AssertionError(f"timed out running {code!r}")
+def printed(client, code, **kwargs):
+    """What running `code` printed (its stdout), stripped."""
+    _, messages = execute(client, code, **kwargs)
+    return "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream").strip()
 
 
 def live_comm_id(messages):
@@ -134,49 +129,39 @@ def test_rerunning_a_live_cell_keeps_one_subscription_and_reload_is_clean(kernel
     execute(kernel, SETUP)
     execute(kernel, LIVE)
     execute(kernel, LIVE)
-    _, messages = execute(kernel, "print(len(app._reactor.subscriptions()))")
-    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
-    assert out.strip() == "1"
+    out = printed(kernel, "print(len(app._reactor.subscriptions()))")
+    assert out == "1"
     execute(kernel, "%reload_ext convex_lab")
-    _, messages = execute(kernel, "import threading\n"
-                                  "print(sorted(t.name for t in threading.enumerate() if t.name.startswith('convex_lab-notifier')))\n"
-                                  "print(type(app).__name__)")
-    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
+    out = printed(kernel, "import threading\n"
+                          "print(sorted(t.name for t in threading.enumerate() if t.name.startswith('convex_lab-notifier')))\n"
+                          "print(type(app).__name__)")
     assert out.splitlines() == ["['convex_lab-notifier']", "App"]
 
 
 def test_load_ext_binds_convex_app_when_app_is_taken(kernel):
     execute(kernel, "app = 'something else'")
-    _, messages = execute(kernel, "%load_ext convex_lab")
-    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
+    out = printed(kernel, "%load_ext convex_lab")
     assert "convex_app" in out
-    _, messages = execute(kernel, "print(type(convex_app).__name__, app)")
-    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
-    assert out.strip() == "App something else"
+    out = printed(kernel, "print(type(convex_app).__name__, app)")
+    assert out == "App something else"
 
 
 def test_convex_line_magic(kernel, tmp_path):
     execute(kernel, SETUP)
     execute(kernel, 'send(room="a", body="x")')
-    _, messages = execute(kernel, "t = %convex tables\nprint(t)")
-    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
+    out = printed(kernel, "t = %convex tables\nprint(t)")
     assert "messages" in out and "1" in out
-    _, messages = execute(kernel, "d = %convex data messages\nprint(list(d['body']))")
-    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
-    assert out.strip() == "['x']"
-    _, messages = execute(kernel, "q = %convex sql select count(*) as c from messages\nprint(q['c'][0])")
-    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
-    assert out.strip() == "1"
-    _, messages = execute(kernel, "logs = %convex logs\nprint(list(logs['path']))")
-    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
-    assert out.strip() == "['notebook:send']"
-    _, messages = execute(kernel, "from convex_lab import App\nother = App()\nt = %convex --app other tables\nprint(len(t))")
-    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
-    assert out.strip() == "0"
+    out = printed(kernel, "d = %convex data messages\nprint(list(d['body']))")
+    assert out == "['x']"
+    out = printed(kernel, "q = %convex sql select count(*) as c from messages\nprint(q['c'][0])")
+    assert out == "1"
+    out = printed(kernel, "logs = %convex logs\nprint(list(logs['path']))")
+    assert out == "['notebook:send']"
+    out = printed(kernel, "from convex_lab import App\nother = App()\nt = %convex --app other tables\nprint(len(t))")
+    assert out == "0"
     path = tmp_path / "opened.duckdb"
-    _, messages = execute(kernel, f"%convex open {path}\nprint(app.path)")
-    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
-    assert out.strip() == str(path)
+    out = printed(kernel, f"%convex open {path}\nprint(app.path)")
+    assert out == str(path)
 
 
 def test_live_cell_with_pandas_stays_live_and_widgets_display_as_themselves(kernel):
@@ -207,8 +192,7 @@ def test_unload_removes_magics_and_subscriptions(kernel):
     execute(kernel, SETUP)
     execute(kernel, LIVE)
     execute(kernel, "%unload_ext convex_lab")
-    _, messages = execute(kernel, "print(len(app._reactor.subscriptions()), 'live' in get_ipython().magics_manager.magics['cell'])")
-    out = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
+    out = printed(kernel, "print(len(app._reactor.subscriptions()), 'live' in get_ipython().magics_manager.magics['cell'])")
     assert out.split() == ["0", "False"]
     _, messages = execute(kernel, 'send(room="a", body="after unload")')
     assert not [m for m in messages if m["msg_type"] == "comm_msg"]
@@ -216,12 +200,11 @@ def test_unload_removes_magics_and_subscriptions(kernel):
 
 def test_a_live_cell_edited_and_rerun_replaces_its_subscription_by_cell_id(kernel):
     def count():
-        _, messages = execute(kernel, "print(len(app._reactor.subscriptions()))")
-        return int("".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream"))
+        return int(printed(kernel, "print(len(app._reactor.subscriptions()))"))
 
     execute(kernel, SETUP)
-    execute_in_cell(kernel, LIVE, "cell-1")
-    execute_in_cell(kernel, LIVE.replace('"a"', '"b"'), "cell-1")  # the same cell, edited and re-run
+    execute(kernel, LIVE, cell_id="cell-1")
+    execute(kernel, LIVE.replace('"a"', '"b"'), cell_id="cell-1")  # the same cell, edited and re-run
     assert count() == 1
-    execute_in_cell(kernel, LIVE.replace('"a"', '"b"'), "cell-2")  # another cell with the same source
+    execute(kernel, LIVE.replace('"a"', '"b"'), cell_id="cell-2")  # another cell with the same source
     assert count() == 2
