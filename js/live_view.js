@@ -63,6 +63,13 @@ function render({ model, el }) {
     }
     const columns = model.get("columns");
     const rows = model.get("rows");
+    if (rows.length === 0) {
+      const empty = document.createElement("div");
+      empty.className = "convex-lab-live-empty";
+      empty.textContent = "no results";
+      root.appendChild(empty);
+      return;
+    }
     const changed = new Set(model.get("changed_ids"));
     const table = document.createElement("table");
     table.className = "convex-lab-live-table";
@@ -81,6 +88,8 @@ function render({ model, el }) {
         const td = tr.insertCell();
         td.textContent = column in row ? show(row[column]) : "";
         if (SYSTEM.has(column)) td.className = "convex-lab-system";
+        // Convex creation times are ms since the epoch: show the date on hover.
+        if (column === "_creationTime" && typeof row[column] === "number") td.title = new Date(row[column]).toISOString();
       }
     }
     root.appendChild(table);

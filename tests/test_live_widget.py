@@ -142,3 +142,11 @@ def test_one_document_and_a_paginated_page_render_as_tables(memory_app):
         return ctx.db.query("messages").paginate({"numItems": 1, "cursor": None})
 
     assert memory_app.live(first_page).note == "paginated: 1 on this page, more pages follow"
+
+
+def test_an_empty_result_is_an_empty_table_that_fills(memory_app):
+    send, _, room, _, _ = chat(memory_app)
+    view = memory_app.live(room, name="z")
+    assert view.kind == "table" and view.total == 0 and view.rows == []
+    send(room="z", body="first")
+    assert view.kind == "table" and view.total == 1

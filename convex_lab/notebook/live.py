@@ -50,6 +50,8 @@ def as_documents(result: Any) -> tuple[list[dict], str] | None:
     and a page of a paginated query (`.paginate(...)`) are tables."""
     if is_document_list(result):
         return result, ""
+    if result == [] and type(result) is list:
+        return [], ""  # a live table that has not filled up yet (or was emptied)
     if type(result) is not dict:
         return None
     if "_id" in result and "_creationTime" in result:

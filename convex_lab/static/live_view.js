@@ -1,4 +1,4 @@
-// convex_lab bundle; inputs: live_view.js; sha256: ffb5ce6b2d49557a934e95231e19c441f2bc9fca2da8f54c537808c1df320314; rebuild: cd js && npm ci && npm run build
+// convex_lab bundle; inputs: live_view.js; sha256: 2e7027ee1614addc10cb997ad39a8a118bdeecf240566d11cbf6b49981e5cec8; rebuild: cd js && npm ci && npm run build
 // live_view.js
 var SYSTEM = /* @__PURE__ */ new Set(["_id", "_creationTime"]);
 function show(value) {
@@ -56,6 +56,13 @@ function render({ model, el }) {
     }
     const columns = model.get("columns");
     const rows = model.get("rows");
+    if (rows.length === 0) {
+      const empty = document.createElement("div");
+      empty.className = "convex-lab-live-empty";
+      empty.textContent = "no results";
+      root.appendChild(empty);
+      return;
+    }
     const changed = new Set(model.get("changed_ids"));
     const table = document.createElement("table");
     table.className = "convex-lab-live-table";
@@ -74,6 +81,7 @@ function render({ model, el }) {
         const td = tr.insertCell();
         td.textContent = column in row ? show(row[column]) : "";
         if (SYSTEM.has(column)) td.className = "convex-lab-system";
+        if (column === "_creationTime" && typeof row[column] === "number") td.title = new Date(row[column]).toISOString();
       }
     }
     root.appendChild(table);

@@ -45,6 +45,11 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     for notebook in (ROOT / "notebooks").glob("*.ipynb"):
         shutil.copy(notebook, root / notebook.name)
+    # Own settings and workspaces; no "news" prompt over the notebook.
+    settings = root / ".lab-settings"
+    (settings / "@jupyterlab/apputils-extension").mkdir(parents=True)
+    (settings / "@jupyterlab/apputils-extension/notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(root / ".lab-workspaces"))
     port, token = _free_port(), secrets.token_hex(16)
     log = open(root / "lab.log", "w")
     process = subprocess.Popen(
@@ -52,7 +57,7 @@ def lab(tmp_path_factory):
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
          "--LanguageServerManager.autodetect=False", "--LabApp.news_url=None", "--allow-root",
          "--ServerApp.port_retries=0"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=root,
+        stdout=log, stderr=subprocess.STDOUT, cwd=root, env=env,
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -75,6 +75,8 @@ def test_quickstart_live_table_follows_mutations(lab, page):
     # the row the mutation added is the one highlighted, so the change is visible
     changed = page.locator(".convex-lab-live-table tr.convex-lab-changed")
     assert changed.count() == 1 and "Live update!" in changed.first.inner_text()
+    created = changed.first.locator("td").last.get_attribute("title")
+    assert created.startswith("20") and created.endswith("Z")  # the creation time as a date, on hover
     assert live_index < mutation_index
 
 
@@ -84,10 +86,12 @@ def test_reactivity_notebook_rerenders_only_the_room_written(lab, page):
     for index in range(count):
         run_cell(page, index)
     try:
-        page.wait_for_function("() => document.querySelectorAll('.convex-lab-live-value').length >= 2", timeout=60_000)
+        page.wait_for_function("() => document.querySelectorAll('.convex-lab-live-header').length >= 2", timeout=60_000)
     except Exception as exc:
-        raise AssertionError(f"no live values; cell outputs: {outputs(page)!r}") from exc
-    values = page.locator(".convex-lab-live-value").all_inner_texts()
+        raise AssertionError(f"no live cells; cell outputs: {outputs(page)!r}") from exc
     headers = page.locator(".convex-lab-live-header").all_inner_texts()
-    assert "another message in a" in values[0] and "another message in a" not in values[1]
     assert "runs: 2" in headers[0] and "runs: 1" in headers[1], headers
+    room_a = page.locator(".convex-lab-live").nth(0)
+    assert "another message in a" in room_a.locator(".convex-lab-live-table").inner_text()
+    assert room_a.locator("tr.convex-lab-changed").count() == 1
+    assert page.locator(".convex-lab-live").nth(1).locator(".convex-lab-live-empty").inner_text() == "no results"
