@@ -208,3 +208,11 @@ def test_a_live_cell_edited_and_rerun_replaces_its_subscription_by_cell_id(kerne
     assert count() == 1
     execute(kernel, LIVE.replace('"a"', '"b"'), cell_id="cell-2")  # another cell with the same source
     assert count() == 2
+
+
+def test_a_live_cell_body_runs_once_per_run(kernel):
+    execute(kernel, SETUP + "\nbody_runs = []")
+    execute(kernel, '%%live\nbody_runs.append(1)\nlen(db.query("messages").collect())')
+    assert printed(kernel, "print(len(body_runs))") == "1"
+    execute(kernel, 'send(room="a", body="x")')
+    assert printed(kernel, "print(len(body_runs))") == "2"

@@ -47,9 +47,10 @@ def _state(shell: Any) -> _State:
     return state
 
 
-def _compile_cell(source: str, user_ns: dict):
+def _compile_cell(source: str, user_ns: dict, widgets: list | None = None):
     """A query handler running the cell body with `db` and `ctx` in scope; the last expression is
-    the result (as in an IPython cell)."""
+    the result (as in an IPython cell). A pandas result becomes its HTML; an ipywidget result is
+    appended to `widgets` (it cannot travel as a Convex value) and the query returns None."""
     tree = ast.parse(source)
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
@@ -70,9 +71,11 @@ def _compile_cell(source: str, user_ns: dict):
             # A pandas result stays live: it travels as its HTML rendering (a Convex string).
             frame = result.to_frame() if result.ndim == 1 else result
             return {HTML_KEY: frame.to_html(max_rows=200)}
+        if widgets is not None and _is_widget(result):
+            widgets.append(result)
+            return None
         return result
 
-    handler.run_raw = run  # type: ignore[attr-defined]
     return handler
 
 
@@ -130,18 +133,15 @@ class ConvexMagics(Magics):
         if previous is not None and previous[1].subscription is not None:
             previous[1].subscription.unsubscribe()
         path = f"notebook:_live_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
-        handler = _compile_cell(cell, self.shell.user_ns)
-        # An ipywidget built by the cell is displayed as itself (it cannot travel as a Convex value).
-        from ..runtime.functions import QueryCtx
-
-        try:
-            first = app._db.run_query(lambda txn: handler.run_raw(QueryCtx(app._runtime, txn, None, 1)))[0]
-        except Exception:  # noqa: BLE001 - the live view shows the error, and clears it once fixed
-            first = None
-        if _is_widget(first):
-            return first
+        widgets: list = []
+        handler = _compile_cell(cell, self.shell.user_ns, widgets)
         app._runtime.register("query", True, handler, name=path)
-        view = live_view(app, path)
+        view = live_view(app, path)  # runs the cell once, here
+        if widgets:
+            # The cell built an ipywidget: show it as itself, not live.
+            view.subscription.unsubscribe()
+            view.close()
+            return widgets[0]
         state.cells[key] = (app, view)
         if words:
             self.shell.user_ns[words[0]] = view
