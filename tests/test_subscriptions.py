@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from convex_lab import App, define_schema, define_table, v
@@ -305,3 +306,29 @@ def test_callbacks_may_subscribe_mutate_and_flush(memory_app):
     worker.join()
     memory_app.flush()
     assert len(nested) == 1 and len(nested[0].result) == 1
+
+
+def test_an_interrupted_delivery_is_finished_by_the_notifier(memory_app):
+    send, _, room_messages, _ = chat_app(memory_app)
+    seen = {"a": [], "b": []}
+    interrupts = [KeyboardInterrupt]  # as if the user pressed Ctrl-C during the first change
+
+    def on_a(result):
+        if result and interrupts:
+            raise interrupts.pop()
+        seen["a"].append(len(result))
+
+    memory_app.subscribe(room_messages, {"room": "a"}, on_a)
+    memory_app.subscribe(room_messages, {"room": "b"}, lambda r: seen["b"].append(len(r)))
+
+    @memory_app.mutation
+    def both(ctx):
+        ctx.db.insert("messages", {"room": "a", "body": "x", "n": 0.0})
+        ctx.db.insert("messages", {"room": "b", "body": "y", "n": 0.0})
+
+    with pytest.raises(KeyboardInterrupt):
+        both()
+    memory_app.flush()  # does not hang: the notifier delivers what the interrupt left
+    assert seen["b"] == [0, 1]
+    send(room="a", body="z")
+    assert seen["a"][-1] == 2

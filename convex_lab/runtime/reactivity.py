@@ -360,26 +360,38 @@ class Reactor:
             if self._done >= target:
                 return
         with self._lock:
-            keys, self._pending = self._pending, set()
+            keys, self._pending = list(self._pending), set()
             reasons, self._reasons = self._reasons, {}
-        for key in keys:
-            live = self.live.get(key)
-            if live is None:
-                continue
-            if key in reasons:
-                live.reasons.append(reasons[key])
-            with self.database.lock:
-                self._run(live)
-            on_notifier = threading.current_thread() is self._thread
-            for subscription in list(live.subscribers):
-                if subscription.notifier_only and not on_notifier:
-                    # A widget that subscribed meanwhile: its writes stay on the notifier.
-                    self.call_soon(lambda s=subscription, q=live: self._deliver(s, q))
-                else:
-                    self._deliver(subscription, live)
-        with self._changed:
-            self._done = max(self._done, target)
-            self._changed.notify_all()
+        on_notifier = threading.current_thread() is self._thread
+        finished = 0
+        try:
+            for key in keys:
+                live = self.live.get(key)
+                if live is not None:
+                    if key in reasons:
+                        live.reasons.append(reasons[key])
+                    with self.database.lock:
+                        self._run(live)
+                    for subscription in list(live.subscribers):
+                        if subscription.notifier_only and not on_notifier:
+                            # A widget that subscribed meanwhile: its writes stay on the notifier.
+                            self.call_soon(lambda s=subscription, q=live: self._deliver(s, q))
+                        else:
+                            self._deliver(subscription, live)
+                finished += 1
+        finally:
+            if finished < len(keys):
+                # Interrupted (Ctrl-C in a callback on the main thread): hand the rest, the
+                # interrupted one included, back to the notifier instead of losing them.
+                with self._lock:
+                    self._pending.update(keys[finished:])
+                    for key in keys[finished:]:
+                        if key in reasons:
+                            self._reasons.setdefault(key, reasons[key])
+            with self._changed:
+                if finished == len(keys):
+                    self._done = max(self._done, target)
+                self._changed.notify_all()
 
     def _inline_allowed(self) -> bool:
         """Whether the calling thread may deliver the pending commits itself (no widget among them)."""
