@@ -332,3 +332,24 @@ def test_an_interrupted_delivery_is_finished_by_the_notifier(memory_app):
     assert seen["b"] == [0, 1]
     send(room="a", body="z")
     assert seen["a"][-1] == 2
+
+
+def test_the_notifier_outlives_a_callback_that_exits(memory_app):
+    send, _, room_messages, _ = chat_app(memory_app)
+    seen = []
+
+    def leave(result):
+        if result:
+            raise SystemExit(1)
+
+    memory_app.subscribe(room_messages, {"room": "a"}, leave)
+    memory_app.subscribe(room_messages, {"room": "a"}, lambda r: seen.append(len(r)))
+    worker = threading.Thread(target=send, kwargs={"room": "a", "body": "x"})  # delivered by the notifier
+    worker.start()
+    worker.join()
+    memory_app.flush()
+    worker = threading.Thread(target=send, kwargs={"room": "a", "body": "y"})
+    worker.start()
+    worker.join()
+    memory_app.flush()
+    assert seen == [0, 1, 2]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
@@ -263,16 +264,24 @@ class Reactor:
                     handler(live.error)
                 else:
                     log.warning("convex_lab: live query %s failed: %s", live.path, live.error)
-            except Exception:  # noqa: BLE001 - a callback must not stop the notifier
-                log.exception("convex_lab: on_error callback of %s raised", live.path)
+            except BaseException:  # noqa: BLE001 - a callback must not stop the notifier
+                self._callback_raised("on_error callback", live)
             return
         if subscription.delivered and subscription.error is None and values_equal(subscription.result, live.result):
             return  # unchanged by Convex equality: nothing to send
         subscription.result, subscription.error, subscription.delivered = live.result, None, True
         try:
             subscription.callback(live.result)
-        except Exception:  # noqa: BLE001
-            log.exception("convex_lab: callback of live query %s raised", live.path)
+        except BaseException:  # noqa: BLE001
+            self._callback_raised("callback", live)
+
+    def _callback_raised(self, what: str, live: LiveQuery) -> None:
+        """Log a callback's exception. On the notifier even SystemExit is only logged (the thread
+        must outlive bad callbacks); elsewhere Ctrl-C and exits propagate to the caller."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, Exception) and threading.current_thread() is not self._thread:
+            raise error  # type: ignore[misc]
+        log.exception("convex_lab: %s of live query %s raised", what, live.path)
 
     # -- commits ----------------------------------------------------------------------------
     def _on_commit(self, commit: "Commit") -> None:
