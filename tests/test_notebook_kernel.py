@@ -216,3 +216,12 @@ def test_a_live_cell_body_runs_once_per_run(kernel):
     assert printed(kernel, "print(len(body_runs))") == "1"
     execute(kernel, 'send(room="a", body="x")')
     assert printed(kernel, "print(len(body_runs))") == "2"
+
+
+def test_live_cells_are_exempt_from_limits_but_app_live_queries_are_not(kernel):
+    execute(kernel, SETUP + '\napp.import_rows("messages", [{"room": "a", "body": str(i)} for i in range(33_000)])')
+    execute(kernel, '%%live whole\ndb.query("messages").collect()')  # > 32,000 read, > 8,192 returned
+    assert printed(kernel, "print(whole.kind, whole.total, len(whole.rows))") == "table 33000 50"
+    execute(kernel, '@app.query\ndef everything(ctx):\n    return ctx.db.query("messages").collect()\n'
+                    'limited = app.live(everything)')
+    assert "Too many documents read" in printed(kernel, "print(limited.error)")

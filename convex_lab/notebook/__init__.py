@@ -135,7 +135,8 @@ class ConvexMagics(Magics):
         path = f"notebook:_live_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
         widgets: list = []
         handler = _compile_cell(cell, self.shell.user_ns, widgets)
-        app._runtime.register("query", True, handler, name=path)
+        # Exempt from Convex's limits (API.md): a notebook may inspect a whole table.
+        app._runtime.register("query", True, handler, name=path, unlimited=True)
         view = live_view(app, path)  # runs the cell once, here
         if widgets:
             # The cell built an ipywidget: show it as itself, not live.

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..engine.query import Query
+from ..engine.transaction import UNLIMITED
 from ..errors import (
     ArgumentValidationError,
     FunctionNotFound,
@@ -83,6 +84,7 @@ class FunctionDef:
     args: Any = None  # a v.object validator or None (anything goes)
     returns: Any = None
     is_async: bool = False
+    unlimited: bool = False  # exempt from transaction and value limits (`%%live` cells)
 
     @property
     def visibility(self) -> str:
@@ -366,7 +368,8 @@ class Runtime:
 
     # -- registration -----------------------------------------------------------------------
     def register(self, kind: str, internal: bool, handler: Callable[..., Any], *, args: Any = None,
-                 returns: Any = None, name: str | None = None, module: str = "notebook") -> FunctionHandle:
+                 returns: Any = None, name: str | None = None, module: str = "notebook",
+                 unlimited: bool = False) -> FunctionHandle:
         if not callable(handler):
             raise TypeError(f"@{kind} decorates a function, got {handler!r}.")
         fn_name = getattr(handler, "__name__", None) or "default"
@@ -379,7 +382,7 @@ class Runtime:
             raise TypeError(f"{path}: queries and mutations must be plain `def` functions; only actions may be `async def`.")
         definition = FunctionDef(kind=kind, internal=internal, path=path, handler=handler,
                                  args=args_validator(args) if args is not None else None,
-                                 returns=returns, is_async=is_async)
+                                 returns=returns, is_async=is_async, unlimited=unlimited)
         self.functions[path] = definition
         handle = FunctionHandle(self, definition)
         self.handles[path] = handle
@@ -433,7 +436,8 @@ class Runtime:
                 converted = definition.returns.convert(result, "", self._resolver)
             except ValidationMismatch as exc:
                 raise ReturnsValidationError(f"ReturnsValidationError: {exc.message}") from None
-        check_value_limits(converted)
+        if not definition.unlimited:
+            check_value_limits(converted)
         return converted
 
     # -- client calls -----------------------------------------------------------------------
@@ -503,7 +507,7 @@ class Runtime:
                     tracking["reads"] = txn.reads.intervals()
                     tracking["journal"] = txn.pagination_end_cursor
 
-        result, _ = self.database.run_query(body)
+        result, _ = self.database.run_query(body, limits=UNLIMITED if definition.unlimited else None)
         return result
 
     def _run_mutation(self, definition: FunctionDef, args: dict, identity: dict | None, capture: logmod.Capture) -> Any:
