@@ -150,3 +150,15 @@ def test_an_empty_result_is_an_empty_table_that_fills(memory_app):
     assert view.kind == "table" and view.total == 0 and view.rows == []
     send(room="z", body="first")
     assert view.kind == "table" and view.total == 1
+
+
+def test_a_live_view_follows_a_redefined_query(memory_app):
+    send, _, _, count, _ = chat(memory_app)
+    view = memory_app.live(count)
+    assert view.value_repr == "0.0"
+
+    @memory_app.query
+    def count(ctx):  # noqa: F811 - the cell that defines it, edited and re-run
+        return "none yet" if ctx.db.query("messages").first() is None else "some"
+
+    assert view.value_repr == "'none yet'" and view.last_reason == "notebook:count was redefined"

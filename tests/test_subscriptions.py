@@ -145,7 +145,7 @@ def test_commits_from_other_threads_are_delivered_in_order(memory_app):
     assert delivered_on <= {"convex_lab-notifier", threading.current_thread().name}
 
 
-def test_reregistered_function_reruns_with_new_code_on_next_change(memory_app):
+def test_redefining_a_function_reruns_its_live_queries_at_once(memory_app):
     send, _, _, _ = chat_app(memory_app)
 
     @memory_app.query
@@ -153,14 +153,26 @@ def test_reregistered_function_reruns_with_new_code_on_next_change(memory_app):
         return len(ctx.db.query("messages").collect())
 
     seen = []
-    memory_app.subscribe(count, {}, seen.append)
+    sub = memory_app.subscribe(count, {}, seen.append)
 
     @memory_app.query
     def count(ctx):  # noqa: F811 - a re-run cell
         return 100 + len(ctx.db.query("messages").collect())
 
+    assert seen == [0.0, 100.0]  # re-ran with the new code when it was defined
+    assert sub.reruns[-1].change == "redefined" and sub.reruns[-1].doc_id == "notebook:count"
     send(room="a", body="x")
-    assert seen == [0.0, 101.0]
+    assert seen == [0.0, 100.0, 101.0]
+
+    @memory_app.query
+    def unrelated(ctx):
+        return 1
+
+    @memory_app.query
+    def unrelated(ctx):  # noqa: F811
+        return 2
+
+    assert sub.runs == 3  # redefining another function re-runs nothing here
 
 
 # -- the index on its own ---------------------------------------------------------------------

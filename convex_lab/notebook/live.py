@@ -139,7 +139,10 @@ class LiveView(anywidget.AnyWidget):
         reruns = sub.reruns
         if reruns:
             why = reruns[-1]
-            self.last_reason = f"commit {why.ts}: {why.change} of {why.doc_id} in {why.table}.{why.index}"
+            if why.change == "redefined":
+                self.last_reason = f"{why.doc_id} was redefined"
+            else:
+                self.last_reason = f"commit {why.ts}: {why.change} of {why.doc_id} in {why.table}.{why.index}"
 
     def _send_page(self) -> None:
         start = self.page * self.page_size

@@ -364,6 +364,8 @@ class Runtime:
         # Called after a mutation committed, before its caller gets the result (reactivity waits
         # there until the subscriptions its commit touched have been delivered).
         self.after_mutation: Callable[[], None] | None = None
+        # Called with a path whose function was just replaced (reactivity re-runs its live queries).
+        self.on_redefine: Callable[[str], None] | None = None
         logmod.install()
 
     # -- registration -----------------------------------------------------------------------
@@ -383,9 +385,12 @@ class Runtime:
         definition = FunctionDef(kind=kind, internal=internal, path=path, handler=handler,
                                  args=args_validator(args) if args is not None else None,
                                  returns=returns, is_async=is_async, unlimited=unlimited)
+        replaced = path in self.functions
         self.functions[path] = definition
         handle = FunctionHandle(self, definition)
         self.handles[path] = handle
+        if replaced and self.on_redefine is not None:
+            self.on_redefine(path)
         return handle
 
     def resolve(self, fn: Any, expected_kind: str | None = None) -> FunctionDef:

@@ -44,7 +44,7 @@ class Rerun(NamedTuple):
     table: str
     index: str
     doc_id: str
-    change: str  # "insert" | "update" | "delete"
+    change: str  # "insert" | "update" | "delete", or "redefined" (doc_id is then the function path)
 
 
 def describe_interval(table: str, index: str, fields: tuple[str, ...], lo: bytes, hi: bytes | None) -> str:
@@ -176,6 +176,7 @@ class Reactor:
         self._thread: threading.Thread | None = None
         database.listeners.append(self._on_commit)
         runtime.after_mutation = self.wait_for_deliveries
+        runtime.on_redefine = self._function_redefined
 
     # -- subscribing ------------------------------------------------------------------------
     def subscribe(self, fn: Any, args: dict | None, callback: Callable[[Any], None],
@@ -319,6 +320,22 @@ class Reactor:
         with self._changed:
             self._queued += 1
             self._changed.notify_all()
+
+    def _function_redefined(self, path: str) -> None:
+        """A re-run cell replaced `path`: its live queries re-run with the new code now."""
+        with self._lock:
+            keys = {key for key in self.live if key[0] == path}
+            if not keys:
+                return
+            reason = Rerun(self.database.last_ts, "", "", path, "redefined")
+            for key in keys:
+                self._reasons[key] = reason
+            self._pending |= keys
+        with self._changed:
+            self._queued += 1
+            self._changed.notify_all()
+        self._ensure_thread()
+        self.wait_for_deliveries()
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
