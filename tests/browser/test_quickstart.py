@@ -95,3 +95,25 @@ def test_reactivity_notebook_rerenders_only_the_room_written(lab, page):
     assert "another message in a" in room_a.locator(".convex-lab-live-table").inner_text()
     assert room_a.locator("tr.convex-lab-changed").count() == 1
     assert page.locator(".convex-lab-live").nth(1).locator(".convex-lab-live-empty").inner_text() == "no results"
+
+
+def test_a_large_live_table_is_paged_by_the_kernel(lab, page):
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("%load_ext convex_lab\n"
+                                  'app.import_rows("t", [{"n": float(i)} for i in range(120)])'),
+        nbformat.v4.new_code_cell('%%live\ndb.query("t").collect()'),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(notebook, lab[2] / "paging.ipynb")
+    open_notebook(page, lab, "paging.ipynb")
+    for index in range(2):
+        run_cell(page, index)
+    pager = page.locator(".convex-lab-live-pager")
+    pager.wait_for(timeout=60_000)
+    assert "page 1 of 3 (120 rows)" in pager.inner_text()
+    first_column = ".convex-lab-live-table tbody tr td:first-child"
+    assert page.locator(first_column).count() == 50  # one page is sent, not the whole result
+    pager.locator("button").last.click()  # next page: the kernel sends rows 50-99
+    page.wait_for_function(f"() => document.querySelector('{first_column}')?.innerText === '50'", timeout=30_000)
+    assert "page 2 of 3" in pager.inner_text()
