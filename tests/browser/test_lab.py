@@ -1,5 +1,5 @@
-"""The quickstart notebook in a real JupyterLab: it runs, and its live table changes in the DOM
-after the mutation cell runs."""
+"""Live widgets in a real JupyterLab (Debian Chromium via Playwright): the quickstart's live table
+follows a mutation, 02_reactivity re-renders only the room written, a large table pages."""
 
 from __future__ import annotations
 
