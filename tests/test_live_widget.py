@@ -162,3 +162,11 @@ def test_a_live_view_follows_a_redefined_query(memory_app):
         return "none yet" if ctx.db.query("messages").first() is None else "some"
 
     assert view.value_repr == "'none yet'" and view.last_reason == "notebook:count was redefined"
+
+
+
+def test_int64_beyond_javascript_precision_is_sent_as_digits():
+    from convex_lab.notebook.live import json_safe
+
+    assert json_safe({"a": Int64(2**53), "b": Int64(2**60 + 1), "c": Int64(-(2**62))}) == {
+        "a": 2**53, "b": str(2**60 + 1), "c": str(-(2**62))}

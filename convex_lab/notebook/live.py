@@ -29,8 +29,8 @@ def json_safe(value: Any) -> Any:
         return value
     if t is float:
         return value if math.isfinite(value) else display_value(value)
-    if t is Int64:
-        return int(value)
+    if t is Int64:  # beyond 2^53 a JavaScript number would round it: send the digits
+        return int(value) if -(2**53) <= value <= 2**53 else str(int(value))
     if t is bytes:
         return display_value(value)
     if t is list:
