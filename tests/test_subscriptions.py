@@ -365,3 +365,20 @@ def test_the_notifier_outlives_a_callback_that_exits(memory_app):
     worker.join()
     memory_app.flush()
     assert seen == [0, 1, 2]
+
+
+def test_a_first_callback_on_another_thread_may_mutate(memory_app):
+    send, _, room_messages, _ = chat_app(memory_app)
+    seen = []
+
+    def on_first(result):
+        if not result:
+            send(room="a", body="written by the first callback")  # waits for nothing it blocks
+        seen.append(len(result))
+
+    worker = threading.Thread(target=memory_app.subscribe, args=(room_messages, {"room": "a"}, on_first))
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    memory_app.flush()
+    assert seen == [0, 1]

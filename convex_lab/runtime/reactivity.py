@@ -18,12 +18,13 @@ Responsibilities:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
 import threading
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
 
 from ..engine.store import doc_tail
 from ..engine.subscriptions import SubscriptionIndex
@@ -204,9 +205,20 @@ class Reactor:
         if notifier_only:
             self.call_soon(lambda: self._deliver(subscription, live))
         else:
-            with self._delivering:
+            with self._delivery():
                 self._deliver(subscription, live)
         return subscription
+
+    @contextlib.contextmanager
+    def _delivery(self) -> Iterator[None]:
+        """Hold the delivery lock, marked as this thread's (a callback's own commits and flushes
+        then do not wait for a delivery that cannot finish before the callback returns)."""
+        with self._delivering:
+            previous, self._delivering_thread = self._delivering_thread, threading.current_thread()
+            try:
+                yield
+            finally:
+                self._delivering_thread = previous
 
     def unsubscribe(self, subscription: Subscription) -> None:
         with self._lock:
@@ -357,13 +369,9 @@ class Reactor:
                     self._changed.wait()
                 if self._closed:
                     return
-            with self._delivering:
-                self._delivering_thread = threading.current_thread()
-                try:
-                    self._run_tasks()
-                    self._deliver_pending()
-                finally:
-                    self._delivering_thread = None
+            with self._delivery():
+                self._run_tasks()
+                self._deliver_pending()
 
     def _run_tasks(self) -> None:
         while True:
@@ -441,7 +449,8 @@ class Reactor:
                 return
         # Commits from other threads are the notifier's (API.md); the main thread, where notebook
         # cells and scripts call mutations, may deliver its own when nothing else is in flight.
-        if current is threading.main_thread() and self._done < target and self._inline_allowed() and self._delivering.acquire(blocking=False):
+        inline = current is threading.main_thread() and self._done < target and self._inline_allowed()
+        if inline and self._delivering.acquire(blocking=False):
             try:
                 self._delivering_thread = current
                 self._deliver_pending()
