@@ -170,3 +170,16 @@ def test_int64_beyond_javascript_precision_is_sent_as_digits():
 
     assert json_safe({"a": Int64(2**53), "b": Int64(2**60 + 1), "c": Int64(-(2**62))}) == {
         "a": 2**53, "b": str(2**60 + 1), "c": str(-(2**62))}
+
+
+def test_a_huge_value_is_sent_as_a_preview(memory_app):
+    from convex_lab.notebook.live import MAX_VALUE_CHARS
+
+    @memory_app.query
+    def numbers(ctx, n):
+        return [float(i) for i in range(int(n))]
+
+    small = memory_app.live(numbers, n=5)
+    assert small.value_repr == "[0.0, 1.0, 2.0, 3.0, 4.0]"
+    big = memory_app.live(numbers, n=8_000)
+    assert len(big.value_repr) < MAX_VALUE_CHARS + 100 and big.value_repr.endswith("(cut for display: 8,000 items)")

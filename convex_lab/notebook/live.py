@@ -162,7 +162,21 @@ class LiveView(anywidget.AnyWidget):
         return f"<LiveView {self.path} {self.kind}, runs: {self.runs}>"
 
 
+MAX_VALUE_CHARS = 20_000  # a value's text beyond this is cut: the browser gets a preview, not megabytes
+
+
 def _pretty(value: Any) -> str:
     import pprint
 
-    return pprint.pformat(json_safe(value), width=100, sort_dicts=False)
+    if type(value) is list and len(value) > 1_000:  # do not format what will be cut anyway
+        text = pprint.pformat(json_safe(value[:1_000]), width=100, sort_dicts=False)
+        return _cut(text, f"{len(value):,} items")
+    return _cut(pprint.pformat(json_safe(value), width=100, sort_dicts=False), "")
+
+
+def _cut(text: str, items: str) -> str:
+    """`text`, or its start and a line saying what was left out (`items` names the whole, if known)."""
+    if len(text) <= MAX_VALUE_CHARS and not items:
+        return text
+    whole = items or f"{len(text):,} characters"
+    return f"{text[:MAX_VALUE_CHARS]}\n… (cut for display: {whole})"
