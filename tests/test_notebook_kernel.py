@@ -225,3 +225,14 @@ def test_live_cells_are_exempt_from_limits_but_app_live_queries_are_not(kernel):
     execute(kernel, '@app.query\ndef everything(ctx):\n    return ctx.db.query("messages").collect()\n'
                     'limited = app.live(everything)')
     assert "Too many documents read" in printed(kernel, "print(limited.error)")
+
+
+def test_rerunning_the_cell_that_defines_a_query_updates_its_live_widget(kernel):
+    execute(kernel, SETUP)
+    define = '@app.query\ndef count(ctx):\n    return {label!r} + str(len(db_rows(ctx)))'
+    execute(kernel, 'def db_rows(ctx):\n    return ctx.db.query("messages").collect()\n' + define.format(label="v1:"))
+    _, messages = execute(kernel, "app.live(count)")
+    comm = next(m["content"]["comm_id"] for m in messages if m["msg_type"] == "comm_open"
+                and m["content"]["data"]["state"].get("path") == "notebook:count")
+    _, messages = execute(kernel, define.format(label="v2:"))
+    assert any(state.get("value_repr") == "'v2:0'" for state in updates(messages, comm))
