@@ -210,6 +210,7 @@ def test_property_exactly_the_changed_subscriptions_are_notified(ops, watched):
             ctx.db.delete(id)
 
         ids: list[str] = []
+        room_of: dict[str, str] = {}
         subs = []
         for room, kind in watched:
             fn = room_messages if kind == "all" else latest
@@ -219,24 +220,30 @@ def test_property_exactly_the_changed_subscriptions_are_notified(ops, watched):
         for op, room, k in ops:
             before = {id(sub): app.run(fn, {"room": r}) for fn, r, sub, _ in subs}
             runs = {id(sub): sub.runs for _, _, sub, _ in subs}
+            delivered = {id(sub): len(seen) for _, _, sub, seen in subs}
             if op == "send" or not ids:
                 ids.append(send(room=room, body=f"b{k}"))
-                changed_rooms = {room}
+                room_of[ids[-1]] = room
+                written_room = room
             elif op == "edit":
                 target = ids[k % len(ids)]
                 edit(id=target, body=f"e{k}")
-                changed_rooms = None
+                written_room = room_of[target]
             else:
                 target = ids.pop(k % len(ids))
                 delete(id=target)
-                changed_rooms = None
+                written_room = room_of[target]
             for fn, r, sub, seen in subs:
                 now = app.run(fn, {"room": r})
                 assert sub.result == now  # every subscription holds the current result
                 if now != before[id(sub)]:
-                    assert seen[-1] == now
-                if changed_rooms is not None and r not in changed_rooms:
+                    assert seen[-1] == now and len(seen) == delivered[id(sub)] + 1
+                else:
+                    assert len(seen) == delivered[id(sub)]  # an equal result is not delivered again
+                if r != written_room:
                     assert sub.runs == runs[id(sub)]  # untouched read sets never re-run
+                elif now != before[id(sub)]:
+                    assert sub.runs == runs[id(sub)] + 1  # a changed result: exactly one re-run
             app._reactor.index._check()
     finally:
         app.close()
