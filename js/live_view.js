@@ -27,7 +27,10 @@ function render({ model, el }) {
     const header = document.createElement("div");
     header.className = "convex-lab-live-header";
     const note = model.get("note");
-    header.textContent = `live · ${model.get("path")} · runs: ${model.get("runs")}${note ? ` · ${note}` : ""}`;
+    const took = model.get("last_ms");
+    const timing = took >= 1 ? `${took.toFixed(0)} ms` : `${took.toFixed(2)} ms`;
+    header.textContent = `live · ${model.get("path")} · runs: ${model.get("runs")} · last run ${timing}` +
+      (note ? ` · ${note}` : "");
     root.appendChild(header);
     // The reactivity view: what this query read, and why it last re-ran.
     const details = document.createElement("details");
@@ -115,8 +118,8 @@ function render({ model, el }) {
     }
   };
 
-  const names = ["kind", "rows", "columns", "value_repr", "html", "error", "runs", "page", "total", "changed_ids", "note",
-    "read_set", "last_reason"];
+  const names = ["kind", "rows", "columns", "value_repr", "html", "error", "runs", "last_ms", "page", "total",
+    "changed_ids", "note", "read_set", "last_reason"];
   for (const name of names) model.on(`change:${name}`, draw);
   draw();
   return () => {

@@ -46,6 +46,7 @@ def test_document_lists_render_as_a_table_with_changed_rows(memory_app):
     edit(id=first, body="ONE")
     assert view.changed_ids == [first]
     assert view.runs == 3 and view.read_set and "insert" not in view.last_reason
+    assert view.last_ms > 0 and view.last_ms == view.subscription.last_ms  # how long the last run took
 
 
 def test_values_errors_and_paging(memory_app):

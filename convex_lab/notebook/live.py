@@ -82,6 +82,7 @@ class LiveView(anywidget.AnyWidget):
     note = traitlets.Unicode("").tag(sync=True)  # what the table shows ("one document", a page, ...)
     error = traitlets.Unicode("").tag(sync=True)
     runs = traitlets.Int(0).tag(sync=True)
+    last_ms = traitlets.Float(0.0).tag(sync=True)  # how long the last run took
     read_set = traitlets.List(traitlets.Unicode()).tag(sync=True)
     last_reason = traitlets.Unicode("").tag(sync=True)
 
@@ -135,6 +136,7 @@ class LiveView(anywidget.AnyWidget):
         if sub is None:
             return
         self.runs = sub.runs
+        self.last_ms = sub.last_ms
         self.read_set = sub.read_set
         reruns = sub.reruns
         if reruns:

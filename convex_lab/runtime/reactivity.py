@@ -23,6 +23,7 @@ import json
 import logging
 import sys
 import threading
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
 
@@ -105,6 +106,11 @@ class Subscription:
         return self._live.runs
 
     @property
+    def last_ms(self) -> float:
+        """How long the query's last run took, in milliseconds."""
+        return self._live.last_ms
+
+    @property
     def read_set(self) -> list[str]:
         """The index ranges the last run read, readable (`messages.by_room: room == "a"`)."""
         return self._reactor.describe_reads(self._live)
@@ -129,7 +135,7 @@ class LiveQuery:
     """A (function, args, identity) that has subscribers: its last result and read set."""
 
     __slots__ = ("key", "path", "args", "identity", "subscribers", "result", "error", "has_result", "runs", "reads",
-                 "journal", "reasons", "notifier_only")
+                 "journal", "reasons", "notifier_only", "last_ms")
 
     def __init__(self, key: tuple, path: str, args: dict, identity: dict | None) -> None:
         self.key = key
@@ -145,6 +151,7 @@ class LiveQuery:
         self.journal: str | None = None  # the end cursor of its paginated query, kept across re-runs
         self.reasons: deque[Rerun] = deque(maxlen=50)  # why it re-ran, newest last
         self.notifier_only = 0  # how many subscribers must be delivered on the notifier thread
+        self.last_ms = 0.0  # how long its last run took
 
 
 def _identity_key(identity: dict | None) -> str | None:
@@ -250,6 +257,7 @@ class Reactor:
     def _run(self, live: LiveQuery) -> None:
         """Run `live` at the newest commit and register its read set. Hold the commit lock."""
         tracking = {"journal": live.journal}
+        started = time.perf_counter()
         try:
             result = self.runtime.execute(live.path, live.args, identity=live.identity, caller="subscription",
                                           tracking=tracking)
@@ -257,6 +265,7 @@ class Reactor:
         except Exception as exc:  # noqa: BLE001 - delivered to on_error
             live.error = exc
         live.runs += 1
+        live.last_ms = (time.perf_counter() - started) * 1000
         reads = tracking.get("reads", [])
         live.reads = reads
         live.journal = tracking.get("journal")

@@ -1,4 +1,4 @@
-// convex_lab bundle; inputs: live_view.js; sha256: 2e7027ee1614addc10cb997ad39a8a118bdeecf240566d11cbf6b49981e5cec8; rebuild: cd js && npm ci && npm run build
+// convex_lab bundle; inputs: live_view.js; sha256: 199efd83cff31ec6b29aba2c82fd92529ba60ca6d508b8f904a6115117cd979d; rebuild: cd js && npm ci && npm run build
 // live_view.js
 var SYSTEM = /* @__PURE__ */ new Set(["_id", "_creationTime"]);
 function show(value) {
@@ -17,7 +17,9 @@ function render({ model, el }) {
     const header = document.createElement("div");
     header.className = "convex-lab-live-header";
     const note = model.get("note");
-    header.textContent = `live \xB7 ${model.get("path")} \xB7 runs: ${model.get("runs")}${note ? ` \xB7 ${note}` : ""}`;
+    const took = model.get("last_ms");
+    const timing = took >= 1 ? `${took.toFixed(0)} ms` : `${took.toFixed(2)} ms`;
+    header.textContent = `live \xB7 ${model.get("path")} \xB7 runs: ${model.get("runs")} \xB7 last run ${timing}` + (note ? ` \xB7 ${note}` : "");
     root.appendChild(header);
     const details = document.createElement("details");
     details.className = "convex-lab-live-reads";
@@ -120,6 +122,7 @@ function render({ model, el }) {
     "html",
     "error",
     "runs",
+    "last_ms",
     "page",
     "total",
     "changed_ids",
