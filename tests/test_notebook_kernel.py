@@ -236,3 +236,18 @@ def test_rerunning_the_cell_that_defines_a_query_updates_its_live_widget(kernel)
                 and m["content"]["data"]["state"].get("path") == "notebook:count")
     _, messages = execute(kernel, define.format(label="v2:"))
     assert any(state.get("value_repr") == "'v2:0'" for state in updates(messages, comm))
+
+
+def test_what_callbacks_print_goes_under_the_subscribing_cell(kernel):
+    execute(kernel, SETUP)
+    subscribing, _ = execute(kernel, '@app.query\ndef room_a(ctx):\n'
+                                     '    return ctx.db.query("messages").with_index("by_room", lambda q: q.eq("room", "a")).collect()\n'
+                                     'sub = app.subscribe(room_a, {}, lambda r: print("delivered", len(r)))')
+    _, seen = execute(kernel, 'send(room="a", body="from a cell")')  # delivered on the main thread
+    _, later = execute(kernel, 'import threading\n'  # delivered by the notifier
+                               't = threading.Thread(target=send, kwargs={"room": "a", "body": "from a thread"})\n'
+                               't.start(); t.join(); app.flush()')
+    seen += later
+    streams = [m for m in seen if m["msg_type"] == "stream" and "delivered" in m["content"]["text"]]
+    assert sorted(line for m in streams for line in m["content"]["text"].splitlines()) == ["delivered 1", "delivered 2"]
+    assert {m["parent_header"]["msg_id"] for m in streams} == {subscribing}

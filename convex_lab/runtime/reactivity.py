@@ -31,6 +31,7 @@ from ..engine.store import doc_tail
 from ..engine.subscriptions import SubscriptionIndex
 from ..keys import decode_key
 from ..values import convex_value, display_value, to_convex_json, values_equal
+from .cell_output import CellOutput
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.database import Commit, Database
@@ -91,6 +92,8 @@ class Subscription:
         self.error: BaseException | None = None
         self.delivered = False  # whether a result has been delivered yet
         self.active = True
+        # Where its callbacks' prints go: the subscribing cell (widgets print nothing).
+        self.output = None if notifier_only else CellOutput.current()
 
     @property
     def path(self) -> str:
@@ -282,28 +285,29 @@ class Reactor:
             subscription.error = live.error
             handler = subscription.on_error
             try:
-                if handler is not None:
-                    handler(live.error)
-                else:
-                    log.warning("convex_lab: live query %s failed: %s", live.path, live.error)
+                if handler is None:
+                    handler = _warn_failed(live)
+                _call(subscription, handler, live.error)
             except BaseException:  # noqa: BLE001 - a callback must not stop the notifier
-                self._callback_raised("on_error callback", live)
+                self._callback_raised("on_error callback", subscription)
             return
         if subscription.delivered and subscription.error is None and values_equal(subscription.result, live.result):
             return  # unchanged by Convex equality: nothing to send
         subscription.result, subscription.error, subscription.delivered = live.result, None, True
         try:
-            subscription.callback(live.result)
+            _call(subscription, subscription.callback, live.result)
         except BaseException:  # noqa: BLE001
-            self._callback_raised("callback", live)
+            self._callback_raised("callback", subscription)
 
-    def _callback_raised(self, what: str, live: LiveQuery) -> None:
-        """Log a callback's exception. On the notifier even SystemExit is only logged (the thread
-        must outlive bad callbacks); elsewhere Ctrl-C and exits propagate to the caller."""
+    def _callback_raised(self, what: str, subscription: Subscription) -> None:
+        """Log a callback's exception (under the subscribing cell). On the notifier even SystemExit
+        is only logged (the thread must outlive bad callbacks); elsewhere Ctrl-C and exits
+        propagate to the caller."""
         error = sys.exc_info()[1]
         if not isinstance(error, Exception) and threading.current_thread() is not self._thread:
             raise error  # type: ignore[misc]
-        log.exception("convex_lab: %s of live query %s raised", what, live.path)
+        _call(subscription, lambda path: log.exception("convex_lab: %s of live query %s raised", what, path),
+              subscription.path)
 
     # -- commits ----------------------------------------------------------------------------
     def _on_commit(self, commit: "Commit") -> None:
@@ -478,6 +482,20 @@ class Reactor:
             self._changed.notify_all()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
+
+
+def _call(subscription: Subscription, fn: Callable[[Any], Any], arg: Any) -> None:
+    if subscription.output is None:
+        fn(arg)
+    else:
+        subscription.output.call(fn, arg)
+
+
+def _warn_failed(live: LiveQuery) -> Callable[[BaseException], None]:
+    def warn(error: BaseException) -> None:
+        log.warning("convex_lab: live query %s failed: %s", live.path, error)
+
+    return warn
 
 
 def _tail(doc: dict | None) -> bytes:
