@@ -251,3 +251,13 @@ def test_what_callbacks_print_goes_under_the_subscribing_cell(kernel):
     streams = [m for m in seen if m["msg_type"] == "stream" and "delivered" in m["content"]["text"]]
     assert sorted(line for m in streams for line in m["content"]["text"].splitlines()) == ["delivered 1", "delivered 2"]
     assert {m["parent_header"]["msg_id"] for m in streams} == {subscribing}
+
+
+def test_live_cell_on_another_app(kernel):
+    execute(kernel, SETUP + "\nfrom convex_lab import App\nother = App()\n"
+                    '@other.mutation\ndef put(ctx):\n    return ctx.db.insert("things", {"n": 1.0})')
+    execute(kernel, '%%live things --app other\nlen(db.query("things").collect())')
+    execute(kernel, 'send(room="a", body="not in other")\nput()')
+    assert printed(kernel, "print(things.value_repr, things.runs)") == "1.0 2"
+    with pytest.raises(AssertionError, match="not a convex_lab App"):
+        execute(kernel, "%%live --app nowhere\n1")
