@@ -320,3 +320,14 @@ def test_async_action_can_run_a_sync_action_off_the_loop(app):
 
     name, x = outer()
     assert x == 1.0 and name != "convex_lab-runtime"
+
+
+def test_a_query_that_tries_to_write_is_told_to_use_a_mutation(memory_app):
+    @memory_app.query
+    def sneaky(ctx):
+        return ctx.db.insert("t", {"x": 1.0})
+
+    with pytest.raises(AttributeError, match=r"ctx\.db\.insert is not available here: queries .* only read"):
+        sneaky()
+    with pytest.raises(AttributeError, match="has no attribute 'nonsense'"):
+        memory_app.run_query(memory_app.query(lambda ctx: ctx.db.nonsense, name="odd"))

@@ -169,6 +169,9 @@ def _refuse_direct_call(path: str) -> None:
 # ctx objects
 
 
+_WRITE_METHODS = frozenset({"insert", "patch", "replace", "delete"})
+
+
 class DatabaseReader:
     """`ctx.db` in queries: reads only."""
 
@@ -195,6 +198,12 @@ class DatabaseReader:
         return self._txn.normalize_id(table, id_string)
 
     normalizeId = normalize_id
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _WRITE_METHODS:
+            raise AttributeError(f"ctx.db.{name} is not available here: queries (and %%live cells) only read. "
+                                 "Write from a mutation.")
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
 
 class DatabaseWriter(DatabaseReader):
