@@ -46,20 +46,29 @@ def execute(client, code, timeout=60, cell_id=None):
             "stop_on_error": True}, metadata={"cellId": cell_id})
         client.shell_channel.send(request)
         msg_id = request["header"]["msg_id"]
+
+    def finished(msg):
+        if msg["msg_type"] == "error" and msg["parent_header"].get("msg_id") == msg_id:
+            raise AssertionError(f"cell failed: {msg['content']['ename']}: {msg['content']['evalue']}")
+        return (msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle"
+                and msg["parent_header"].get("msg_id") == msg_id)
+
+    return msg_id, iopub_until(client, finished, timeout, f"timed out running {code!r}")
+
+
+def iopub_until(client, stop, timeout, failure):
+    """IOPub messages up to and including the first for which `stop(msg)` is true."""
     messages = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            msg = client.get_iopub_msg(timeout=1)
+            msg = client.get_iopub_msg(timeout=0.5)
         except queue.Empty:
             continue
         messages.append(msg)
-        if msg["msg_type"] == "error" and msg["parent_header"].get("msg_id") == msg_id:
-            raise AssertionError(f"cell failed: {msg['content']['ename']}: {msg['content']['evalue']}")
-        if (msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle"
-                and msg["parent_header"].get("msg_id") == msg_id):
-            return msg_id, messages
-    raise AssertionError(f"timed out running {code!r}")
+        if stop(msg):
+            return messages
+    raise AssertionError(failure)
 
 
 def printed(client, code, **kwargs):
@@ -84,18 +93,8 @@ def updates(messages, comm_id):
 
 
 def wait_for_update(client, comm_id, predicate, timeout=30):
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        try:
-            msg = client.get_iopub_msg(timeout=0.5)
-        except queue.Empty:
-            continue
-        seen.append(msg)
-        for state in updates([msg], comm_id):
-            if predicate(state):
-                return seen
-    raise AssertionError("the live widget never received the expected update")
+    return iopub_until(client, lambda msg: any(predicate(state) for state in updates([msg], comm_id)), timeout,
+                       "the live widget never received the expected update")
 
 
 def test_live_cell_updates_from_cells_threads_and_while_busy(kernel):

@@ -205,7 +205,9 @@ class Database:
             writes = txn.write_set()
             if writes or txn.new_tables or txn.schema_changed:
                 self.last_ts = ts = max(time.time_ns(), self.last_ts + 1)
-                schema = (self.schema or SCHEMA_REMOVED) if txn.schema_changed else None
+                schema = None
+                if txn.schema_changed:
+                    schema = self.schema if self.schema is not None else SCHEMA_REMOVED
                 job.commit = Commit(ts, writes, list(txn.new_tables), schema)
                 commits.append(job.commit)
             ran.append(job)

@@ -60,10 +60,11 @@ _TABLE_UPSERT = f"INSERT OR REPLACE INTO {SCHEMA}.tables VALUES (?, ?)"
 BULK_ROWS = 10_000  # a write this large hands Arrow's spare buffers back to the OS afterwards
 
 
-def _release_arrow_memory() -> None:
-    # Arrow's allocator keeps a bulk write's freed buffers for reuse; give them back
-    # (measured: ~55 MB of resident memory after mirroring 100k documents).
-    pa.default_memory_pool().release_unused()
+def _release_arrow_memory(rows: int) -> None:
+    # After a bulk write or load, Arrow's allocator keeps the freed buffers for reuse; give them
+    # back (measured: ~55 MB of resident memory after mirroring 100k documents).
+    if rows >= BULK_ROWS:
+        pa.default_memory_pool().release_unused()
 
 
 def _store_schema(con: Any, schema: Any) -> None:
@@ -297,8 +298,7 @@ class Persistence:
                 raise
             self._pending = []
             self._last_write = time.monotonic()
-        if n >= BULK_ROWS:
-            _release_arrow_memory()
+        _release_arrow_memory(n)
 
     # -- materialisation -----------------------------------------------------------------------
     def flush(self) -> None:
@@ -416,8 +416,7 @@ class Persistence:
             except BaseException:
                 _rollback(con)
                 raise
-            if len(rows) >= BULK_ROWS:
-                _release_arrow_memory()
+            _release_arrow_memory(len(rows))
         except BaseException:
             with self._queue_lock:  # put them back in front, for the next attempt
                 self._queue = queue + self._queue
@@ -491,9 +490,7 @@ class Persistence:
                     .to_pylist()
                 )
                 documents[name] = _decode_all(bodies)
-                if len(bodies) >= BULK_ROWS:
-                    del bodies
-                    _release_arrow_memory()
+                _release_arrow_memory(len(bodies))
             last_time = float(meta.get(LAST_CREATION_TIME_KEY, "0"))
             if self._pending:
                 last_time = max(last_time, self._replay(self._pending, documents, names))

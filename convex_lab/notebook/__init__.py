@@ -28,6 +28,7 @@ def live_view(app: Any, fn: Any, args: dict | None = None) -> LiveView:
     # state is not thread-safe, and the notifier also writes while a cell is busy.
     view.subscription = app._reactor.subscribe(definition.path, args or {}, view.show_result, view.show_error,
                                                notifier_only=True)
+    # The first delivery may run before `view.subscription` is set (and skip the header): redo it.
     view.subscription.call_soon(view._update_meta)
     app.flush()  # the first result is in place before the cell displays the view
     return view

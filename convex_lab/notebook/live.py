@@ -15,7 +15,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from ..values import Int64, display_value
+from ..values import Int64, display_value, values_equal
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 HTML_KEY = "__convex_lab_html__"  # a %%live cell's pandas result, as HTML (see notebook/__init__.py)
@@ -88,8 +88,7 @@ class LiveView(anywidget.AnyWidget):
 
     def __init__(self, path: str = "", **kwargs: Any) -> None:
         super().__init__(path=path, **kwargs)
-        self._documents: list[dict] = []
-        self._versions: dict[str, Any] = {}
+        self._documents: list[dict] = []  # the table's documents, as last delivered
         self.subscription: Any = None
 
     # -- called with each delivered result (on the notifier thread) --------------------------
@@ -101,8 +100,7 @@ class LiveView(anywidget.AnyWidget):
             self.note = table[1] if table is not None else ""
             if table is not None:
                 documents = table[0]
-                changed = [d["_id"] for d in documents if self._versions.get(d["_id"]) != d and self._versions]
-                self._versions = {d["_id"]: d for d in documents}
+                previous = {d["_id"]: d for d in self._documents}
                 self._documents = documents
                 columns: dict[str, None] = {"_id": None, "_creationTime": None}
                 for doc in documents:
@@ -111,17 +109,17 @@ class LiveView(anywidget.AnyWidget):
                 self.columns = [c for c in columns if c not in ("_id", "_creationTime")] + ["_id", "_creationTime"]
                 self.total = len(documents)
                 self.page = min(self.page, max(0, (len(documents) - 1) // self.page_size))
-                self.changed_ids = changed
+                # Rows new or different since the last table (none on the first): they flash.
+                self.changed_ids = [d["_id"] for d in documents if previous and not (
+                    d["_id"] in previous and values_equal(previous[d["_id"]], d))]
                 self._send_page()
                 self.kind = "table"
             elif type(result) is dict and set(result) == {HTML_KEY} and type(result[HTML_KEY]) is str:
                 self._documents = []
-                self._versions = {}
                 self.html = result[HTML_KEY]
                 self.kind = "html"
             else:
                 self._documents = []
-                self._versions = {}
                 self.value_repr = _pretty(result)
                 self.kind = "value"
 

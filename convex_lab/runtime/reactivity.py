@@ -137,8 +137,8 @@ class Subscription:
 class LiveQuery:
     """A (function, args, identity) that has subscribers: its last result and read set."""
 
-    __slots__ = ("key", "path", "args", "identity", "subscribers", "result", "error", "has_result", "runs", "reads",
-                 "journal", "reasons", "notifier_only", "last_ms")
+    __slots__ = ("key", "path", "args", "identity", "subscribers", "result", "error", "runs", "reads", "journal",
+                 "reasons", "last_ms")
 
     def __init__(self, key: tuple, path: str, args: dict, identity: dict | None) -> None:
         self.key = key
@@ -148,12 +148,10 @@ class LiveQuery:
         self.subscribers: list[Subscription] = []
         self.result: Any = None
         self.error: BaseException | None = None
-        self.has_result = False
         self.runs = 0
         self.reads: list = []
         self.journal: str | None = None  # the end cursor of its paginated query, kept across re-runs
         self.reasons: deque[Rerun] = deque(maxlen=50)  # why it re-ran, newest last
-        self.notifier_only = 0  # how many subscribers must be delivered on the notifier thread
         self.last_ms = 0.0  # how long its last run took
 
 
@@ -208,7 +206,6 @@ class Reactor:
                     live = self.live[key] = LiveQuery(key, definition.path, args, identity)
                 subscription = Subscription(self, live, callback, on_error, notifier_only)
                 live.subscribers.append(subscription)
-                live.notifier_only += notifier_only
             if fresh:
                 self._run(live)
         self._ensure_thread()
@@ -237,7 +234,6 @@ class Reactor:
             subscription.active = False
             live = subscription._live
             live.subscribers.remove(subscription)
-            live.notifier_only -= subscription.notifier_only
             if not live.subscribers:
                 self.live.pop(live.key, None)
                 self.index.remove(live.key)
@@ -264,7 +260,7 @@ class Reactor:
         try:
             result = self.runtime.execute(live.path, live.args, identity=live.identity, caller="subscription",
                                           tracking=tracking)
-            live.result, live.error, live.has_result = result, None, True
+            live.result, live.error = result, None
         except Exception as exc:  # noqa: BLE001 - delivered to on_error
             live.error = exc
         live.runs += 1
@@ -283,10 +279,8 @@ class Reactor:
             if subscription.error is live.error:
                 return
             subscription.error = live.error
-            handler = subscription.on_error
             try:
-                if handler is None:
-                    handler = _warn_failed(live)
+                handler = subscription.on_error or (lambda error: _warn_failed(live.path, error))
                 _call(subscription, handler, live.error)
             except BaseException:  # noqa: BLE001 - a callback must not stop the notifier
                 self._callback_raised("on_error callback", subscription)
@@ -342,9 +336,7 @@ class Reactor:
             if not touched:
                 return
             self._pending |= touched
-        with self._changed:
-            self._queued += 1
-            self._changed.notify_all()
+        self._queue_delivery()
 
     def _function_redefined(self, path: str) -> None:
         """A re-run cell replaced `path`: its live queries re-run with the new code now."""
@@ -356,11 +348,15 @@ class Reactor:
             for key in keys:
                 self._reasons[key] = reason
             self._pending |= keys
+        self._queue_delivery()
+        self._ensure_thread()
+        self.wait_for_deliveries()
+
+    def _queue_delivery(self) -> None:
+        """Count one more batch of `_pending` to deliver, and wake the notifier."""
         with self._changed:
             self._queued += 1
             self._changed.notify_all()
-        self._ensure_thread()
-        self.wait_for_deliveries()
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -445,7 +441,7 @@ class Reactor:
         with self._lock:
             for key in self._pending:
                 live = self.live.get(key)
-                if live is not None and live.notifier_only:
+                if live is not None and any(s.notifier_only for s in live.subscribers):
                     return False
             return True
 
@@ -491,11 +487,9 @@ def _call(subscription: Subscription, fn: Callable[[Any], Any], arg: Any) -> Non
         subscription.output.call(fn, arg)
 
 
-def _warn_failed(live: LiveQuery) -> Callable[[BaseException], None]:
-    def warn(error: BaseException) -> None:
-        log.warning("convex_lab: live query %s failed: %s", live.path, error)
-
-    return warn
+def _warn_failed(path: str, error: BaseException) -> None:
+    """The default `on_error` (live views show errors themselves)."""
+    log.warning("convex_lab: live query %s failed: %s", path, error)
 
 
 def _tail(doc: dict | None) -> bytes:
