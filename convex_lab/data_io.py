@@ -2,7 +2,8 @@
 the SQL surface builds its views from.
 
 Imports are one commit, validated like inserts, but take a batch path: rows are converted before
-the commit lock is taken, and the store and DuckDB are written in bulk.
+the commit lock is taken (interruptible, nothing written), then `Transaction.insert_many` writes
+the store in bulk through the engine's one commit path, which writes DuckDB in bulk too.
 """
 
 from __future__ import annotations
@@ -10,17 +11,15 @@ from __future__ import annotations
 import contextlib
 import gc
 import math
-import time
-
-import numpy as np
 from typing import Any, Iterator
 
-from . import ids as idlib
-from .engine.database import Commit, Database
+import numpy as np
+
+from .engine.database import Database
 from .engine.persistence import Persistence, TableInfo
-from .engine.transaction import UNLIMITED, Transaction, Write
-from .errors import DurabilityError, SchemaValidationError
-from .values import MAX_DOCUMENT_SIZE, UNSET, check_document, convex_value
+from .engine.transaction import UNLIMITED
+from .errors import InterruptedAfterCommit, InvalidArgument, SchemaValidationError
+from .values import UNSET, check_document, convex_value
 
 PROGRESS_THRESHOLD = 50_000  # rows above which import_rows shows a progress bar by default
 
@@ -199,6 +198,8 @@ def gc_paused() -> Iterator[None]:
 
 
 def _import_rows(db: Database, table_name: str, rows: Any, progress: bool | None) -> list[str]:
+    db.check_open()
+    _refuse_system_fields(rows)
     schema = db.schema
     use_schema = schema is not None and table_name in schema.tables
     fast = None
@@ -249,62 +250,52 @@ def _import_rows(db: Database, table_name: str, rows: Any, progress: bool | None
     return _commit_import(db, table_name, converted, None)
 
 
-# Sizes of the system fields: `_id` (name 3 + 1, a 32-character id + 2) and `_creationTime`
-# (name 13 + 1, a float 9).
-_SYSTEM_FIELDS_SIZE = (3 + 1 + 34) + (13 + 1 + 9)
+_SYSTEM_FIELDS = ("_id", "_creationTime")
 
 
-def creation_times(after: float, n: int) -> list[float]:
-    """The `n` representable floats just above `after` (> 0): for positive doubles, adding 1 to
-    the bit pattern gives the next float up, so this is `math.nextafter` applied n times. O(n)."""
-    base = np.array([after], dtype=np.float64).view(np.uint64)
-    return (np.arange(1, n + 1, dtype=np.uint64) + base).view(np.float64).tolist()
+def _refuse_system_fields(rows: Any) -> None:
+    """Convex sets `_id` and `_creationTime` itself: an imported row may not choose them (nor may
+    a DataFrame have two columns of one name)."""
+    columns = getattr(rows, "columns", None)
+    if columns is not None and hasattr(rows, "dtypes"):  # a DataFrame
+        names = [str(c) for c in columns]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(
+                f"The DataFrame has duplicate column names: {', '.join(repr(n) for n in duplicated)}. "
+                "Each column becomes a document field: rename or drop the duplicates first."
+            )
+        for system in _SYSTEM_FIELDS:
+            if system in names:
+                raise InvalidArgument(
+                    f"The DataFrame has a column `{system}`, a system field that Convex sets itself: "
+                    "import_rows assigns every document a new `_id` and `_creationTime`. Drop the column "
+                    f"(df.drop(columns=[\"{system}\"])) or rename it."
+                )
+        return
+    if isinstance(rows, (list, tuple)):
+        for i, row in enumerate(rows):
+            if type(row) is dict:
+                for system in _SYSTEM_FIELDS:
+                    if system in row:
+                        raise InvalidArgument(
+                            f"Row {i} contains the system field `{system}`, which Convex sets itself: "
+                            "import_rows assigns every document a new `_id` and `_creationTime`. Remove it "
+                            "from the rows (or rename it)."
+                        )
 
 
 def _commit_import(db: Database, table_name: str, converted: "list[dict] | Columns",
                    field_sizes: list[int] | None) -> list[str]:
-    """Insert converted, validated documents as one commit (durable before anyone is told)."""
-    count = len(converted)
-    if not count:
+    """Insert converted, validated documents as one commit, through the engine's one commit path
+    (durable before anyone is told; all or nothing, Ctrl-C included)."""
+    if not len(converted):
         return []
-    with db.lock:
-        txn = Transaction(db, writable=True, now_ms=db.now(), limits=UNLIMITED)
-        table = txn._writable_table(table_name, create=True)
-        created = list(txn.new_tables)
-        times = creation_times(max(txn.now_ms, db.last_creation_time), count)
-        new_ids = idlib.new_ids(table.number, times[0], count)
-        if isinstance(converted, Columns):
-            names = ("_id", "_creationTime", *converted.names)
-            docs = [dict(zip(names, row)) for row in zip(new_ids, times, *converted.lists)]
-        else:
-            docs = [{"_id": doc_id, "_creationTime": t, **fields} for doc_id, t, fields in zip(new_ids, times, converted)]
-        if field_sizes is None or len(new_ids[0]) != 32:
-            sizes = [check_document(doc, table_name) for doc in docs]
-        else:
-            sizes = [size + _SYSTEM_FIELDS_SIZE for size in field_sizes]
-            largest = max(sizes)
-            if largest > MAX_DOCUMENT_SIZE:
-                check_document(docs[sizes.index(largest)], table_name)  # raises Convex's error
-        if not table.docs:
-            table.bulk_load(docs, sizes, all_flat=field_sizes is not None)
-        else:
-            for doc, size in zip(docs, sizes):
-                table.put(doc, size, None)
-        ts = max(time.time_ns(), db.last_ts + 1)
-        if db.persistence is not None:
-            try:
-                db.persistence.bulk_insert(table, docs, ts, new_tables=created)
-            except BaseException as exc:
-                for doc in docs:
-                    table.remove(doc)
-                for new_table in created:
-                    db.drop_created_table(new_table.name)
-                raise DurabilityError(
-                    f"The import could not be written to the database file ({type(exc).__name__}: {exc}); nothing was applied."
-                ) from exc
-        db.last_ts = ts
-        db.last_creation_time = times[-1]
-        commit = Commit(ts, lambda: [Write(table, doc_id, None, doc) for doc_id, doc in zip(new_ids, docs)], created, None)
-        for listener in db.listeners:
-            listener(commit)
-    return new_ids
+    try:
+        ids, _, _ = db.run_mutation(
+            lambda txn: txn.insert_many(table_name, converted, field_sizes, all_flat=field_sizes is not None),
+            limits=UNLIMITED,
+        )
+    except InterruptedAfterCommit as interrupted:
+        raise interrupted.with_what(f'The import of {len(converted):,} rows into "{table_name}"') from None
+    return ids

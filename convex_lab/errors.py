@@ -78,7 +78,41 @@ WrongFunctionKind = _define("WrongFunctionKind", "A function was called as a dif
 DocumentTooLarge = _define("DocumentTooLarge", "A document exceeds Convex's size or shape limits.")
 DurabilityError = _define("DurabilityError", "The commit could not be written to the database file; nothing was applied.")
 
+
+
+class InterruptedAfterCommit(KeyboardInterrupt):
+    """Ctrl-C arrived while a write was committing, and the commit went through: its writes are
+    saved. A `KeyboardInterrupt` (the cell stops), carrying what the caller would have got:
+    `.result` (the function's return value, or the new ids of an import) and `.ts` (the commit
+    timestamp)."""
+
+    def __init__(self, result: Any = None, ts: int | None = None, what: str = "The write") -> None:
+        self.result = result
+        self.ts = ts
+        super().__init__(
+            f"{what} had already committed when the interrupt arrived (commit ts {ts}): its writes are "
+            "saved. The result is on this exception's `.result`."
+        )
+
+    def with_what(self, what: str) -> "InterruptedAfterCommit":
+        """The same interrupt, saying which write it was (`what`: "The mutation notebook:send")."""
+        return InterruptedAfterCommit(self.result, self.ts, what)
+
+
+class AppClosedError(RuntimeError):
+    """The App was closed (`app.close()`, or a newer App opened the same file in this process);
+    the message says which and what to use instead."""
+
+
+class DatabaseFileError(RuntimeError):
+    """A database file cannot be opened: another process holds it, or it is not a convex_lab
+    database."""
+
+
 __all__ = [
+    "InterruptedAfterCommit",
+    "AppClosedError",
+    "DatabaseFileError",
     "ConvexError",
     "ConvexSystemError",
     *[name for name, obj in list(globals().items()) if isinstance(obj, type) and issubclass(obj, ConvexSystemError) and obj is not ConvexSystemError],

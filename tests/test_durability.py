@@ -120,13 +120,13 @@ def test_group_commit_writes_waiting_mutations_together(tmp_path):
 
         add(i=-1.0)  # create the table first
         calls = []
-        real = app._persistence.write_commits
+        real = app._persistence.prepare_commits
 
         def counting(commits):
             calls.append(len(commits))
             return real(commits)
 
-        app._persistence.write_commits = counting
+        app._persistence.prepare_commits = counting
         barrier = threading.Barrier(4)
 
         def worker(k):
@@ -152,16 +152,16 @@ def test_failed_durable_write_applies_nothing(tmp_path):
             return ctx.db.insert("t", {"i": i})
 
         add(i=1.0)
-        real = app._persistence.write_commits
+        real = app._persistence._execute_commit
 
-        def broken(commits):
-            raise OSError("disk full")
+        def broken(con, sql, params):
+            raise OSError("disk full")  # the statement that would make the group durable fails
 
-        app._persistence.write_commits = broken
+        app._persistence._execute_commit = broken
         with pytest.raises(DurabilityError, match="disk full"):
             add(i=2.0)
         assert [d["i"] for d in read_all(app, "t")] == [1.0]
         check(app)
-        app._persistence.write_commits = real
+        app._persistence._execute_commit = real
         add(i=3.0)
         assert [d["i"] for d in read_all(app, "t")] == [1.0, 3.0]

@@ -288,7 +288,7 @@ def test_write_commits_is_file_only():
 # -- bulk ------------------------------------------------------------------------------------------
 
 
-def test_bulk_insert_round_trip_with_pending_commits(opened):
+def test_bulk_commit_round_trip_with_pending_commits(opened):
     p = opened()
     t = Table("t", 10001)
     first = make_doc(t, n=Int64(-1))
@@ -296,7 +296,7 @@ def test_bulk_insert_round_trip_with_pending_commits(opened):
     u = Table("bulk", 10002)
     docs = [make_doc(u, n=Int64(i), x=i / 2, name=f"r{i}") for i in range(2_000)]
     _ts[0] += 1
-    p.bulk_insert(u, docs, _ts[0], new_tables=[u])
+    p.write_commits([Commit(_ts[0], [], [u], None, bulk=[(u, docs)])])
     assert p._pending == []
     assert p.get_meta("materialized_ts") == str(_ts[0])
     assert p._con.execute("SELECT count(*) FROM _convex.documents").fetchall() == [(2_001,)]
@@ -309,13 +309,13 @@ def test_bulk_insert_round_trip_with_pending_commits(opened):
     assert loaded.last_ts == _ts[0]
 
 
-def test_bulk_insert_in_memory_feeds_the_mirror():
+def test_bulk_commit_in_memory_feeds_the_mirror():
     memory = Persistence(None)
     try:
         t = Table("t", 10001)
         docs = [make_doc(t, n=Int64(i)) for i in range(100)]
         _ts[0] += 1
-        memory.bulk_insert(t, docs, _ts[0], new_tables=[t])
+        memory.mirror([Commit(_ts[0], [], [t], None, bulk=[(t, docs)])])
         info = TableInfo("t", 10001, ["n"], {"n": "BIGINT"})
         assert memory.sql("select sum(n) as s from t", {"t": info})["s"][0] == sum(range(100))
     finally:
@@ -614,7 +614,7 @@ def test_one_million_documents_bulk_and_reopen(path):
     doc_ids = idlib.new_ids(10001, base, n)
     docs = [{"_id": doc_ids[i], "_creationTime": base + i * 0.001, "name": f"item{i}", "n": Int64(i)} for i in range(n)]
     p = Persistence(path)
-    p.bulk_insert(t, docs, 5_000, new_tables=[t])
+    p.write_commits([Commit(5_000, [], [t], None, bulk=[(t, docs)])])
     p.close()
     del docs
     q = Persistence(path)

@@ -14,17 +14,20 @@ The store knows nothing of this; `Transaction` is the only thing that writes to 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
 from typing import Any, Callable
 
 from .. import ids as idlib
-from ..errors import DurabilityError, SchemaValidationError
+from ..errors import AppClosedError, DurabilityError, InterruptedAfterCommit, SchemaValidationError
+from ..interrupts import DEFERRED, armed
 from .store import Store, Table
 from .transaction import UNLIMITED, Limits, Transaction, Write
 
 DEFAULT_LIMITS = Limits(True)
+log = logging.getLogger("convex_lab")
 
 
 class _SchemaRemoved:
@@ -43,16 +46,19 @@ SCHEMA_REMOVED = _SchemaRemoved()
 class Commit:
     """One committed transaction: its timestamp (ns) and what it changed.
 
-    `writes` may be given as a function that builds the list on first use: a million-document
-    import need not build a million `Write` objects unless a listener asks for them.
+    `changes` are the documents written one by one; `bulk` holds `insert_many` batches as
+    `(table, documents)`, kept as they are so a million-document import need not build a million
+    `Write` objects unless a listener asks for `writes` (all of them, built on first use).
     """
 
-    __slots__ = ("ts", "_writes", "new_tables", "schema")
+    __slots__ = ("ts", "changes", "bulk", "_writes", "new_tables", "schema")
 
-    def __init__(self, ts: int, writes: list[Write] | Callable[[], list[Write]], new_tables: list[Table],
-                 schema: Any) -> None:
+    def __init__(self, ts: int, changes: list[Write], new_tables: list[Table], schema: Any,
+                 bulk: list[tuple[Table, list[dict]]] | None = None) -> None:
         self.ts = ts
-        self._writes = writes
+        self.changes = changes
+        self.bulk = bulk or []
+        self._writes: list[Write] | None = None if self.bulk else changes
         self.new_tables = new_tables
         # The new SchemaDefinition when this commit changed it, SCHEMA_REMOVED when it removed it,
         # else None.
@@ -60,16 +66,31 @@ class Commit:
 
     @property
     def writes(self) -> list[Write]:
-        if callable(self._writes):
-            self._writes = self._writes()
+        if self._writes is None:
+            writes = list(self.changes)
+            for table, docs in self.bulk:
+                writes += [Write(table, doc["_id"], None, doc) for doc in docs]
+            self._writes = writes
         return self._writes
 
+    @property
+    def size(self) -> int:
+        """How many documents it wrote. O(batches)."""
+        return len(self.changes) + sum(len(docs) for _, docs in self.bulk)
+
     def __repr__(self) -> str:
-        return f"Commit(ts={self.ts}, writes={len(self.writes)})"
+        return f"Commit(ts={self.ts}, writes={self.size})"
 
 
 class _Job:
-    __slots__ = ("fn", "limits", "now_ms", "result", "error", "txn", "commit", "done")
+    """One caller's mutation waiting for, or taking part in, a group commit.
+
+    `state`: "queued" (in `Database._queue`), "taken" (in a leader's group, not started),
+    "started" (its handler ran or runs), or "cancelled" (its caller was interrupted before it
+    started; the leader skips it). Changes of `state` happen under `Database._queue_lock`.
+    """
+
+    __slots__ = ("fn", "limits", "now_ms", "result", "error", "txn", "commit", "done", "state", "owner")
 
     def __init__(self, fn: Callable[[Transaction], Any], limits: Limits, now_ms: float | None) -> None:
         self.fn = fn
@@ -78,8 +99,15 @@ class _Job:
         self.result: Any = None
         self.error: BaseException | None = None
         self.txn: Transaction | None = None
-        self.commit: Commit | None = None
+        self.commit: Commit | None = None  # set once the commit is durable (and kept only then)
         self.done = False
+        self.state = "queued"
+        self.owner = threading.get_ident()
+
+    def reset(self) -> None:
+        """Back to "queued", as if it had never run (its group was abandoned and rolled back)."""
+        self.result = self.error = self.txn = self.commit = None
+        self.state = "queued"
 
 
 class Database:
@@ -100,6 +128,19 @@ class Database:
         self._queue: deque[_Job] = deque()
         self._queue_lock = threading.Lock()
         self.known_numbers: dict[str, int] = {}  # every table name ever given a number
+        self.closed_reason: str | None = None  # why the database refuses work, once closed
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def close(self, reason: str) -> None:
+        """Refuse every later query and mutation with `AppClosedError(reason)`. Takes the lock,
+        so a run in progress finishes first."""
+        with self.lock:
+            if self.closed_reason is None:
+                self.closed_reason = reason
+
+    def check_open(self) -> None:
+        if self.closed_reason is not None:
+            raise AppClosedError(self.closed_reason)
 
     # -- tables -----------------------------------------------------------------------------
     def create_table(self, name: str, number: int | None = None) -> Table:
@@ -107,17 +148,19 @@ class Database:
             number = self.known_numbers.get(name)
         if number is None:
             number = max(self.store.next_table_number, max(self.known_numbers.values(), default=0) + 1)
-        table = self.store.create_table(name, number)
-        self.known_numbers[name] = number
-        for prefix in _id_prefixes(number):
-            self._prefix_tables[prefix] = table
+        with DEFERRED:
+            table = self.store.create_table(name, number)
+            self.known_numbers[name] = number
+            for prefix in _id_prefixes(number):
+                self._prefix_tables[prefix] = table
         return table
 
     def drop_created_table(self, name: str) -> None:
-        table = self.store.tables[name]
-        self.store.drop_table(name)
-        for prefix in _id_prefixes(table.number):
-            self._prefix_tables.pop(prefix, None)
+        with DEFERRED:
+            table = self.store.tables[name]
+            self.store.drop_table(name)
+            for prefix in _id_prefixes(table.number):
+                self._prefix_tables.pop(prefix, None)
 
     def table_for_id(self, doc_id: str) -> Table | None:
         """The table an id string probably belongs to, from its first 4 characters. O(1).
@@ -153,6 +196,7 @@ class Database:
                   now_ms: float | None = None) -> tuple[Any, Transaction]:
         """Run `fn(txn)` read-only at the newest commit. Acquires the commit lock."""
         with self.lock:
+            self.check_open()
             txn = Transaction(self, writable=False, now_ms=self.now() if now_ms is None else now_ms,
                               limits=limits or self.limits)
             try:
@@ -167,73 +211,197 @@ class Database:
         Acquires the commit lock. Raises whatever `fn` raised (nothing written), or
         `DurabilityError` if the commit could not be made durable (nothing applied). Returns only
         after the commit is durable and every commit listener has run.
+
+        Ctrl-C (KeyboardInterrupt, main thread) is all or nothing too: before the commit point it
+        rolls the mutation back and is raised as is; once the commit is durable it waits until the
+        listeners have run and is raised as `InterruptedAfterCommit`, which carries the result.
         """
+        self.check_open()
         job = _Job(fn, limits or self.limits, now_ms)
-        if self.persistence is None:
-            with self.lock:
-                self._run_group([job])
-        else:
-            with self._queue_lock:
-                self._queue.append(job)
-            with self.lock:
-                if not job.done:
+        with armed():
+            try:
+                if self.persistence is None:
+                    with self.lock:
+                        self.check_open()
+                        job.state = "taken"
+                        self._run_group([job])
+                else:
                     with self._queue_lock:
-                        group = list(self._queue)
-                        self._queue.clear()
-                    self._run_group(group)
+                        self._queue.append(job)
+                    with self.lock:
+                        if not job.done:
+                            group = self._take_queue()
+                            if self.closed_reason is not None:
+                                self._refuse(group)
+                            else:
+                                self._run_group(group)
+            except BaseException as exc:  # noqa: BLE001 - Ctrl-C while waiting, leading or after the commit
+                self._interrupted(job, exc)
         if job.error is not None:
             raise job.error
         return job.result, job.txn, job.commit  # type: ignore[return-value]
 
+    def _take_queue(self) -> list[_Job]:
+        with self._queue_lock:
+            group = list(self._queue)
+            self._queue.clear()
+            for job in group:
+                job.state = "taken"
+        return group
+
+    def _refuse(self, jobs: list[_Job]) -> None:
+        for job in jobs:
+            job.error = AppClosedError(self.closed_reason or "closed")
+            job.done = True
+
+    def _interrupted(self, job: _Job, exc: BaseException) -> None:
+        """`exc` (normally KeyboardInterrupt) reached `run_mutation`: settle what became of `job`
+        and raise. Nothing applied → `exc` itself; committed → `InterruptedAfterCommit`."""
+        with DEFERRED:
+            if not job.done:
+                with self._queue_lock:
+                    if job in self._queue:  # never taken: withdraw it
+                        self._queue.remove(job)
+                        raise exc
+                    if job.state == "taken":  # in a group that has not reached it: skip it
+                        job.state = "cancelled"
+                        raise exc
+                # Started in another thread's group: its outcome is decided there. Wait for it.
+                with self.lock:
+                    if not job.done:  # that group was abandoned and handed the job back
+                        with self._queue_lock:
+                            if job in self._queue:
+                                self._queue.remove(job)
+                        raise exc
+            if job.commit is not None and isinstance(exc, KeyboardInterrupt):
+                raise InterruptedAfterCommit(job.result, job.commit.ts) from None
+            raise exc
+
     def _run_group(self, jobs: list[_Job]) -> None:
-        # Called with the lock held. Runs each job as its own transaction, then makes the group's
-        # commits durable at once, then tells listeners.
+        """Run each job as its own transaction, make the group's commits durable at once, then
+        tell the listeners. Called with the lock held.
+
+        Handlers run interruptibly: an error fails only its job (rolled back); a KeyboardInterrupt
+        (or other BaseException) on this thread before the commit point abandons the whole group —
+        every job rolled back, other callers' jobs handed back to the queue for their own threads —
+        and propagates. From the commit point on, the group is finished under `DEFERRED`.
+        """
         ts_before, ct_before = self.last_ts, self.last_creation_time
         ran: list[_Job] = []
         commits: list[Commit] = []
-        for job in jobs:
-            txn = Transaction(self, writable=True, now_ms=self.now() if job.now_ms is None else job.now_ms,
-                              limits=job.limits)
-            job.txn = txn
-            try:
-                job.result = job.fn(txn)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                txn.rollback()
-                job.error = exc
-                continue
-            txn.finished = True
-            writes = txn.write_set()
-            if writes or txn.new_tables or txn.schema_changed:
-                self.last_ts = ts = max(time.time_ns(), self.last_ts + 1)
-                schema = None
-                if txn.schema_changed:
-                    schema = self.schema if self.schema is not None else SCHEMA_REMOVED
-                job.commit = Commit(ts, writes, list(txn.new_tables), schema)
-                commits.append(job.commit)
-            ran.append(job)
-        if commits and self.persistence is not None:
-            try:
-                self.persistence.write_commits(commits)
-            except BaseException as exc:  # noqa: BLE001
-                for job in reversed(ran):
-                    job.txn.rollback()  # type: ignore[union-attr]
-                self.last_ts, self.last_creation_time = ts_before, ct_before
-                error = DurabilityError(
-                    f"The commit could not be written to the database file ({type(exc).__name__}: {exc}); "
-                    "nothing was applied. Check the disk and the file's permissions, then retry."
-                )
-                error.__cause__ = exc
-                for job in ran:
-                    job.error = error
-                    job.commit = None
-                commits = []
+        committers: list[_Job] = []  # the job of each commit
+        persistence = self.persistence
         try:
+            for job in jobs:
+                with self._queue_lock:
+                    if job.state == "cancelled":
+                        job.done = True
+                        continue
+                    job.state = "started"
+                txn = Transaction(self, writable=True, now_ms=self.now() if job.now_ms is None else job.now_ms,
+                                  limits=job.limits)
+                job.txn = txn
+                try:
+                    job.result = job.fn(txn)
+                except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                    txn.rollback()
+                    job.error = exc
+                    continue
+                txn.finished = True
+                writes = txn.write_set()
+                if writes or txn.bulk or txn.new_tables or txn.schema_changed:
+                    ts = max(time.time_ns(), self.last_ts + 1)
+                    schema = None
+                    if txn.schema_changed:
+                        schema = self.schema if self.schema is not None else SCHEMA_REMOVED
+                    commit = Commit(ts, writes, list(txn.new_tables), schema, list(txn.bulk))
+                    with DEFERRED:
+                        self.last_ts = ts
+                        commits.append(commit)
+                        committers.append(job)
+                ran.append(job)
+            prepare_error = None
+            if commits and persistence is not None:
+                try:
+                    persistence.prepare_commits(commits)  # interruptible: nothing is durable before COMMIT
+                except Exception as exc:  # noqa: BLE001 - nothing staged: the group fails below
+                    prepare_error = exc
+        except BaseException as exc:  # noqa: BLE001 - Ctrl-C on this thread before the commit point
+            self._abandon(jobs, exc, ts_before, ct_before)
+            raise
+        with DEFERRED:  # the commit point: from here the group finishes whole
+            if prepare_error is not None:
+                commits = self._durability_failed(ran, commits, prepare_error, ts_before, ct_before, False)
+            elif commits and persistence is not None:
+                try:
+                    persistence.commit_prepared()
+                except Exception as exc:  # noqa: BLE001 - did it reach the file? ask before telling anyone
+                    present = persistence.confirm_commits(commits)
+                    commits = self._durability_failed(ran, commits, exc, ts_before, ct_before, present)
+            for job, commit in zip(committers, commits):  # empty when the durable write failed
+                job.commit = commit
             for commit in commits:
                 for listener in self.listeners:
-                    listener(commit)
-        finally:
+                    try:
+                        listener(commit)
+                    except Exception:  # noqa: BLE001 - the commit stands; a listener's bug must not undo it
+                        log.exception("convex_lab: a commit listener failed on commit %s", commit.ts)
             for job in jobs:
                 job.done = True
+
+    def _abandon(self, jobs: list[_Job], exc: BaseException, ts_before: int, ct_before: float) -> None:
+        """Undo a group interrupted before its commit point (see `_run_group`)."""
+        me = threading.get_ident()
+        with DEFERRED:
+            if self.persistence is not None:
+                self.persistence.abort_prepared()
+            for job in reversed(jobs):
+                if job.txn is not None:
+                    job.txn.rollback()
+            self.last_ts, self.last_creation_time = ts_before, ct_before
+            handed_back = []
+            for job in jobs:
+                if job.state == "cancelled":
+                    job.done = True
+                elif job.owner == me:
+                    job.result, job.commit, job.error, job.done = None, None, exc, True
+                else:
+                    job.reset()
+                    handed_back.append(job)
+            with self._queue_lock:
+                self._queue.extendleft(reversed(handed_back))
+
+    def _durability_failed(self, ran: list[_Job], commits: list[Commit], exc: Exception,
+                           ts_before: int, ct_before: float, present: bool | None) -> list[Commit]:
+        """Writing the group raised `exc`; `present` is what the file says of it. Present → it
+        stands (returns `commits`); absent → undo memory and fail the group (returns []); unknown →
+        close the database (nothing can be promised) and fail the group."""
+        persistence = self.persistence
+        if present:
+            log.warning("convex_lab: the database reported an error while committing (%s: %s), but the "
+                        "commit is in the file; it stands.", type(exc).__name__, exc)
+            return commits
+        if present is None:
+            self.closed_reason = (
+                f"The app was closed: a commit to {persistence.path} failed ({type(exc).__name__}: {exc}) and the "
+                "file could not be read back to tell whether it was saved. Open the file again with "
+                "App(path): it holds exactly the commits that were saved."
+            )
+            message = (f"The commit could not be confirmed in the database file ({type(exc).__name__}: {exc}); "
+                       "it may or may not have been saved. " + self.closed_reason)
+        else:
+            message = (f"The commit could not be written to the database file ({type(exc).__name__}: {exc}); "
+                       "nothing was applied. Check the disk and the file's permissions, then retry.")
+        for job in reversed(ran):
+            job.txn.rollback()  # type: ignore[union-attr]
+        self.last_ts, self.last_creation_time = ts_before, ct_before
+        for job in ran:
+            if job.error is None:
+                error = DurabilityError(message)
+                error.__cause__ = exc
+                job.error = error
+            job.commit = None
+        return []
 
     # -- schema -----------------------------------------------------------------------------
     def set_schema(self, schema: Any) -> bool:
@@ -247,13 +415,12 @@ class Database:
             self.check_data_against(schema)
             old_schema = self.schema
             old_indexes = {name: (t.indexes, t.index_list) for name, t in self.store.tables.items()}
-            txn.undo.append(("schema", (old_schema, old_indexes)))
+            with DEFERRED:
+                txn.undo.append(("schema", (old_schema, old_indexes)))
+                self.schema = schema
             for name in (schema.tables if schema is not None else {}):
                 if name not in self.store.tables:
-                    table = self.create_table(name)
-                    txn.undo.append(("table", name))
-                    txn.new_tables.append(table)
-            self.schema = schema
+                    txn.create_table(name)
             for name, table in self.store.tables.items():
                 definition = schema.tables.get(name) if schema is not None else None
                 table.set_user_indexes(dict(definition.indexes) if definition is not None else {})
@@ -263,7 +430,7 @@ class Database:
         return True
 
     def restore_schema(self, saved: tuple) -> None:
-        """Undo a schema change (called by `Transaction.rollback_to`)."""
+        """Undo a schema change (called by `Transaction.rollback_to`, inside DEFERRED)."""
         old_schema, old_indexes = saved
         self.schema = old_schema
         for name, (indexes, index_list) in old_indexes.items():

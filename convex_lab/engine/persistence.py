@@ -20,6 +20,7 @@ from typing import Any, Iterable
 import duckdb
 import pyarrow as pa
 
+from ..interrupts import DEFERRED
 from ..values import dumps_export, loads_export
 
 SCHEMA = "_convex"
@@ -126,10 +127,11 @@ class Persistence:
     """DuckDB as system of record (a file) or as the SQL surface of an in-memory app (`path=None`).
 
     Responsibilities:
-    - `write_commits`: make a group of commits durable in one DuckDB transaction (file only).
+    - `prepare_commits` / `commit_prepared` (`write_commits`): make a group of commits durable in
+      one DuckDB transaction (file only); `confirm_commits` reads back an uncertain COMMIT.
     - `mirror`: queue an in-memory app's commits for the background feed (no DuckDB statement).
     - materialise `_convex.documents` from the log in batches: in the background when idle, before
-      `sql()`/`table_df()`, in `bulk_insert` and at `close()`.
+      `sql()`/`table_df()`, in large commits (imports) and at `close()`.
     - `load`: everything the engine needs to rebuild memory on reopen.
     - `sql`/`table_df`: SELECT-only SQL over one view per user table, on a cursor per thread.
 
@@ -151,7 +153,8 @@ class Persistence:
         self._views: dict[str, str] = {}  # view name -> the CREATE VIEW text it was made with
         # File: log rows written but not yet in _convex.documents. Memory: unused.
         self._pending: list[_Row] = []
-        # Memory: commits (and bulk batches) not yet fed to DuckDB.
+        self._staged: _Batch | None = None  # a group between prepare_commits and its COMMIT
+        # Memory: commits not yet fed to DuckDB.
         self._queue: list[Any] = []
         self._queue_writes = 0
         self._queue_lock = threading.Lock()
@@ -177,56 +180,147 @@ class Persistence:
     # -- the commit path -------------------------------------------------------------------------
     def write_commits(self, commits: list[Any]) -> None:
         """Make `commits` durable in one DuckDB transaction (file-backed only); raise on failure,
-        after which nothing of the group is in the file.
+        after which nothing of the group is in the file. `prepare_commits` + `commit_prepared`."""
+        self.prepare_commits(commits)
+        try:
+            self.commit_prepared()
+        except BaseException:
+            self.abort_prepared()
+            raise
 
-        Cost: a group with only document writes is ONE autocommitted multi-row INSERT into
-        `_convex.log` (a statement is atomic, so no BEGIN/COMMIT is needed: measured ~20% cheaper
-        than BEGIN+INSERT+COMMIT); new tables or a schema change add BEGIN, their upserts and
-        COMMIT. Groups above `VALUES_MAX_ROWS` writes are inserted from Arrow. O(size of writes).
+    def prepare_commits(self, commits: list[Any]) -> None:
+        """Stage `commits` for one durable DuckDB transaction (file-backed only). Interruptible:
+        nothing is durable until `commit_prepared`, and on any exception nothing stays staged.
+
+        On success the DuckDB write lock stays held by this thread until `commit_prepared`,
+        `confirm_commits` or `abort_prepared` (the engine calls them at once), so no other
+        statement can land inside the open transaction.
+
+        Cost: a group with only document writes, up to `VALUES_MAX_ROWS`, is staged as ONE
+        multi-row INSERT that `commit_prepared` runs autocommitted (a statement is atomic: measured
+        ~20% cheaper than BEGIN+INSERT+COMMIT). Anything else opens a transaction here and inserts
+        from Arrow; a group with an import, or from `BULK_ROWS` rows on, also goes straight into
+        `_convex.documents` (with the pending log tail), so an import is not written twice.
+        O(size of writes).
         """
         if self.memory:
             raise RuntimeError("write_commits is for file-backed databases; an in-memory app uses mirror().")
-        params: list[Any] = []
-        rows: list[_Row] = []
-        simple = True
-        last_ts = 0
-        for commit in commits:
-            ts = commit.ts
-            last_ts = ts
-            if commit.new_tables or commit.schema is not None:
-                simple = False
-            for write in commit.writes:
-                new = write.new
-                number = write.table.number
-                if new is None:
-                    params += (ts, number, write.id, None)
-                    rows.append((ts, number, write.id, None, None, True))
-                else:
-                    body = dumps_export(new)
-                    params += (ts, number, write.id, body)
-                    rows.append((ts, number, write.id, new["_creationTime"], body, write.old is not None))
-        n = len(rows)
-        with self._lock:
+        batch = _Batch(commits)
+        self._lock.acquire()
+        try:
             con = self._open_con()
-            if simple and 0 < n <= VALUES_MAX_ROWS:
-                con.execute(_insert_log_sql(n), params)  # autocommit: one statement, one transaction
-            elif n or not simple:
-                con.execute("BEGIN")
-                try:
-                    if n > VALUES_MAX_ROWS:
-                        con.from_arrow(_log_table(rows)).insert_into(f"{SCHEMA}.log")
-                    elif n:
-                        con.execute(_insert_log_sql(n), params)
-                    if not simple:
-                        self._write_commit_extras(con, commits, last_ts)
-                    con.execute("COMMIT")
-                except BaseException:
+            if batch.single_statement:
+                self._staged = batch
+                return
+            con.execute("BEGIN")
+            try:
+                self._write_batch_in_txn(con, batch, materialise=batch.count >= BULK_ROWS or bool(batch.bulk))
+                if batch.has_extras:
+                    self._write_commit_extras(con, commits, batch.last_ts)
+            except BaseException:
+                with DEFERRED:
                     _rollback(con)
-                    raise
-            self._pending += rows
-            self._last_write = time.monotonic()
-            if len(self._pending) >= FILE_MAX_PENDING:
-                self._wake.set()
+                raise
+            self._staged = batch
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def commit_prepared(self) -> None:
+        """Make the staged group durable (the COMMIT, or the single INSERT) and record it. The
+        caller holds a DEFERRED section: a durable COMMIT and its bookkeeping are one step. On an
+        exception the group may or may not be in the file: ask `confirm_commits`."""
+        batch = self._staged
+        assert batch is not None, "commit_prepared without prepare_commits"
+        if batch.single_statement:
+            self._execute_commit(self._con, batch.insert_sql(), batch.params)
+        else:
+            self._execute_commit(self._con, "COMMIT", None)
+        self._committed(batch)
+
+    def _execute_commit(self, con: Any, sql: str, params: Any) -> None:
+        # The one statement that makes a group durable (a seam for fault-injection tests).
+        if params is None:
+            con.execute(sql)
+        else:
+            con.execute(sql, params)
+
+    def _committed(self, batch: "_Batch") -> None:
+        # The staged group is in the file: note what materialisation still owes; release the lock.
+        self._staged = None
+        if batch.materialised:
+            self._pending = []
+        else:
+            self._pending += batch.rows
+        self._last_write = time.monotonic()
+        if len(self._pending) >= FILE_MAX_PENDING:
+            self._wake.set()
+        self._lock.release()
+        _release_arrow_memory(batch.count)
+
+    def abort_prepared(self) -> None:
+        """Drop the staged group, if this thread staged one (rolls its transaction back)."""
+        batch = self._staged
+        if batch is None or not self._lock._is_owned():  # type: ignore[attr-defined]
+            return
+        with DEFERRED:
+            self._staged = None
+            if not batch.single_statement:
+                _rollback(self._con)
+            self._lock.release()
+
+    def confirm_commits(self, commits: list[Any]) -> bool | None:
+        """After `commit_prepared` raised: whether the group reached the file (True), did not
+        (False), or cannot be told (None: the database cannot be read). Bookkeeping follows the
+        answer; the staged group is released either way."""
+        batch = self._staged
+        if batch is None:
+            return None
+        present: bool | None
+        try:
+            con = self._con
+            _rollback(con)  # a failed COMMIT may leave the transaction open
+            present = self._group_in_file(con, batch)
+        except Exception:  # noqa: BLE001 - the file cannot be read: nothing can be promised
+            present = None
+        if present:
+            self._committed(batch)
+        else:
+            self._staged = None
+            self._lock.release()
+        return present
+
+    def _group_in_file(self, con: Any, batch: "_Batch") -> bool:
+        # A group is one transaction: any of its log rows, or its last ts in meta, means all of it.
+        if batch.count:
+            (found,) = con.execute(
+                f"SELECT count(*) FROM {SCHEMA}.log WHERE ts BETWEEN ? AND ?", [batch.first_ts, batch.last_ts]
+            ).fetchall()[0]
+            return found > 0
+        rows = con.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = ?", [LAST_TS_KEY]).fetchall()
+        return bool(rows) and int(rows[0][0]) >= batch.last_ts
+
+    def _write_batch_in_txn(self, con: Any, batch: "_Batch", materialise: bool) -> None:
+        """Inside an open transaction: append `batch` to the log and, with `materialise`, bring
+        `_convex.documents` up to date with it and with the pending tail."""
+        if batch.count:
+            con.from_arrow(batch.log_table()).insert_into(f"{SCHEMA}.log")
+        if not materialise:
+            return
+        # Bulk inserts are new ids: no earlier row can touch them, and a later change in the same
+        # group replaces them, so they go in first.
+        max_time = 0.0
+        for _, table_number, ids, times, bodies in batch.bulk:
+            con.from_arrow(_documents_table(table_number, ids, times, bodies)).insert_into(f"{SCHEMA}.documents")
+            max_time = max(max_time, max(times))
+        rows = self._pending + batch.rows
+        max_ts = batch.last_ts
+        if rows:
+            rows_ts, rows_time = self._materialise_in_txn(con, rows)
+            max_time = max(max_time, rows_time)
+            max_ts = max(max_ts, rows_ts)
+        self._write_materialized(con, max_ts, max_time)
+        batch.materialised = True
 
     def _write_commit_extras(self, con: Any, commits: Iterable[Any], last_ts: int) -> None:
         # Inside an open transaction: new tables, the schema, and the group's last ts (a commit with
@@ -247,58 +341,13 @@ class Persistence:
         writes, and `sql()`/`table_df()` flush first."""
         count = 0
         for commit in commits:
-            count += len(commit.writes)
+            count += commit.size
         with self._queue_lock:
             self._queue += commits
             self._queue_writes += count
             full = self._queue_writes >= MIRROR_MAX_PENDING
         if full:
             self._wake.set()
-
-    # -- bulk ----------------------------------------------------------------------------------
-    def bulk_insert(self, table: Any, docs: list[dict], ts: int, new_tables: list[Any] | None = None) -> None:
-        """Insert many new documents of `table` as one commit at `ts` (used by `import_rows`).
-
-        File: one transaction that first materialises the pending log tail, then appends the
-        documents to `_convex.log` and `_convex.documents` from Arrow and moves `materialized_ts`
-        to `ts`. Memory: queued for the mirror like a commit. O(n) (~2–3 µs per small document).
-        """
-        new_tables = list(new_tables or [])
-        if self.memory:
-            with self._queue_lock:
-                self._queue.append(_Bulk(ts, table, docs, new_tables))
-                self._queue_writes += len(docs)
-            self._wake.set()
-            return
-        ids = [doc["_id"] for doc in docs]
-        times = [doc["_creationTime"] for doc in docs]
-        n = len(docs)
-        number = pa.array([table.number] * n, pa.int32()) if n else pa.array([], pa.int32())
-        id_col = _string_array(ids)
-        body_col = _string_array([dumps_export(doc) for doc in docs])
-        log_tbl = pa.Table.from_arrays([pa.array([ts] * n, pa.int64()), number, id_col, body_col], schema=_LOG_SCHEMA)
-        doc_tbl = pa.Table.from_arrays([number, id_col, pa.array(times, pa.float64()), body_col], schema=_DOC_SCHEMA)
-        max_time = max(times, default=0.0)
-        with self._lock:
-            con = self._open_con()
-            pending = self._pending
-            con.execute("BEGIN")
-            try:
-                _, pending_time = self._materialise_in_txn(con, pending) if pending else (0, 0.0)
-                if n:
-                    con.from_arrow(log_tbl).insert_into(f"{SCHEMA}.log")
-                    con.from_arrow(doc_tbl).insert_into(f"{SCHEMA}.documents")
-                for new_table in new_tables:
-                    con.execute(_TABLE_UPSERT, (new_table.name, new_table.number))
-                self._write_materialized(con, ts, max(max_time, pending_time))
-                con.execute(_META_UPSERT, (LAST_TS_KEY, str(ts)))
-                con.execute("COMMIT")
-            except BaseException:
-                _rollback(con)
-                raise
-            self._pending = []
-            self._last_write = time.monotonic()
-        _release_arrow_memory(n)
 
     # -- materialisation -----------------------------------------------------------------------
     def flush(self) -> None:
@@ -319,11 +368,17 @@ class Persistence:
         con.execute("BEGIN")
         try:
             self._materialise_in_txn(con, rows)
-            con.execute("COMMIT")
         except BaseException:
-            _rollback(con)
+            with DEFERRED:
+                _rollback(con)
             raise
-        self._pending = []
+        with DEFERRED:  # COMMIT and forgetting the rows are one step
+            try:
+                con.execute("COMMIT")
+            except BaseException:
+                _rollback(con)
+                raise
+            self._pending = self._pending[len(rows):]
 
     def _materialise_in_txn(self, con: Any, rows: list[_Row]) -> tuple[int, float]:
         """Apply `rows` (in ts order) to `_convex.documents` and advance `materialized_ts`, inside
@@ -374,54 +429,32 @@ class Persistence:
 
     def _flush_mirror(self) -> None:
         # Memory, lock held: write every queued commit to the log and documents in one transaction.
+        # The queue is shortened only together with the COMMIT (one DEFERRED step), so after a
+        # Ctrl-C or an error each commit is either written or still queued, never both or neither.
         with self._queue_lock:
-            queue = self._queue
-            if not queue:
-                return
-            self._queue = []
-            self._queue_writes = 0
+            queue = list(self._queue)
+        if not queue:
+            return
+        batch = _Batch(queue)
+        con = self._con
+        con.execute("BEGIN")
         try:
-            rows: list[_Row] = []
-            new_tables: list[Any] = []
-            schema = None
-            for item in queue:
-                ts = item.ts
-                if type(item) is _Bulk:
-                    number = item.table.number
-                    for doc in item.docs:
-                        rows.append((ts, number, doc["_id"], doc["_creationTime"], dumps_export(doc), False))
-                else:
-                    for write in item.writes:
-                        new = write.new
-                        if new is None:
-                            rows.append((ts, write.table.number, write.id, None, None, True))
-                        else:
-                            rows.append((ts, write.table.number, write.id, new["_creationTime"],
-                                         dumps_export(new), write.old is not None))
-                    if item.schema is not None:
-                        schema = item.schema
-                new_tables += item.new_tables
-            con = self._con
-            con.execute("BEGIN")
+            self._write_batch_in_txn(con, batch, materialise=True)
+            self._write_commit_extras(con, queue, batch.last_ts)
+        except BaseException:
+            with DEFERRED:
+                _rollback(con)
+            raise
+        with DEFERRED:
             try:
-                if rows:
-                    con.from_arrow(_log_table(rows)).insert_into(f"{SCHEMA}.log")
-                    self._materialise_in_txn(con, rows)
-                for table in new_tables:
-                    con.execute(_TABLE_UPSERT, (table.name, table.number))
-                if schema is not None:
-                    _store_schema(con, schema)
-                con.execute(_META_UPSERT, (LAST_TS_KEY, str(queue[-1].ts)))
                 con.execute("COMMIT")
             except BaseException:
                 _rollback(con)
                 raise
-            _release_arrow_memory(len(rows))
-        except BaseException:
-            with self._queue_lock:  # put them back in front, for the next attempt
-                self._queue = queue + self._queue
-                self._queue_writes += sum(len(i.docs) if type(i) is _Bulk else len(i.writes) for i in queue)
-            raise
+            with self._queue_lock:
+                del self._queue[:len(queue)]
+                self._queue_writes = max(0, self._queue_writes - batch.count)
+        _release_arrow_memory(batch.count)
 
     def _background_tick(self) -> None:
         # Background thread: feed the mirror, or materialise an idle (or long) log tail, then
@@ -623,15 +656,6 @@ class Persistence:
             self.background_error = error
 
 
-class _Bulk:
-    """An in-memory app's bulk insert, queued for the mirror like a commit."""
-
-    __slots__ = ("ts", "table", "docs", "new_tables")
-
-    def __init__(self, ts: int, table: Any, docs: list[dict], new_tables: list[Any]) -> None:
-        self.ts, self.table, self.docs, self.new_tables = ts, table, docs, new_tables
-
-
 def _background_loop(ref: "weakref.ref[Persistence]", wake: threading.Event, interval: float) -> None:
     # Holds the Persistence only weakly between ticks, so an App that is dropped without close()
     # can still be collected (its thread then ends at the next tick).
@@ -680,6 +704,67 @@ def _rollback(con: Any) -> None:
         con.execute("ROLLBACK")
     except duckdb.Error:
         pass  # the failed statement or commit already ended the transaction
+
+
+class _Batch:
+    """A group of commits as DuckDB will take them: the log rows of their one-by-one writes (also
+    kept for materialisation) and each bulk batch column-wise, bodies encoded once. Built before
+    any lock is taken, so this (the costly part of a write) stays interruptible."""
+
+    __slots__ = ("rows", "bulk", "count", "first_ts", "last_ts", "has_extras", "single_statement",
+                 "materialised")
+
+    def __init__(self, commits: list[Any]) -> None:
+        rows: list[_Row] = []
+        bulk: list[tuple] = []
+        has_extras = False
+        for commit in commits:
+            ts = commit.ts
+            if commit.new_tables or commit.schema is not None:
+                has_extras = True
+            for write in commit.changes:
+                new = write.new
+                if new is None:
+                    rows.append((ts, write.table.number, write.id, None, None, True))
+                else:
+                    rows.append((ts, write.table.number, write.id, new["_creationTime"], dumps_export(new),
+                                 write.old is not None))
+            for table, docs in commit.bulk:
+                if docs:
+                    bulk.append((ts, table.number, _string_array([doc["_id"] for doc in docs]),
+                                 [doc["_creationTime"] for doc in docs],
+                                 _string_array([dumps_export(doc) for doc in docs])))
+        self.rows = rows
+        self.bulk = bulk
+        self.count = len(rows) + sum(len(b[3]) for b in bulk)
+        self.first_ts = commits[0].ts if commits else 0
+        self.last_ts = commits[-1].ts if commits else 0
+        self.has_extras = has_extras
+        self.single_statement = not has_extras and not bulk and 0 < len(rows) <= VALUES_MAX_ROWS
+        self.materialised = False  # set once `_convex.documents` holds it too
+
+    @property
+    def params(self) -> list[Any]:
+        return [x for row in self.rows for x in (row[0], row[1], row[2], row[4])]
+
+    def insert_sql(self) -> str:
+        return _insert_log_sql(len(self.rows))
+
+    def log_table(self) -> pa.Table:
+        parts = [_log_table(self.rows)] if self.rows else []
+        for ts, number, ids, times, bodies in self.bulk:
+            n = len(times)
+            parts.append(pa.Table.from_arrays(
+                [pa.array([ts] * n, pa.int64()), pa.array([number] * n, pa.int32()), ids, bodies],
+                schema=_LOG_SCHEMA))
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+
+def _documents_table(number: int, ids: pa.Array, times: list[float], bodies: pa.Array) -> pa.Table:
+    return pa.Table.from_arrays(
+        [pa.array([number] * len(times), pa.int32()), ids, pa.array(times, pa.float64()), bodies],
+        schema=_DOC_SCHEMA,
+    )
 
 
 def _log_table(rows: list[_Row]) -> pa.Table:

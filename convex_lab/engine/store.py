@@ -1,7 +1,9 @@
 """Committed state: per table a dict of documents and one sorted structure per index.
 
 The store is a plain structure with no locking and no notion of transactions: the coordinator
-(`engine/database.py`) owns the commit lock, and `engine/transaction.py` is the only writer.
+(`engine/database.py`) owns the commit lock, and `engine/transaction.py` is the only writer. Each
+multi-step change is made whole under Ctrl-C: the writer holds a `DEFERRED` section around `put`,
+`remove` and table changes, and bulk builds happen aside and are swapped in.
 Index keys are order-preserving bytes (`keys.py`), so every index is one `SortedDict` of
 `key -> document` and a range read is a byte interval.
 """
@@ -12,6 +14,7 @@ from typing import Any, Callable, Iterator
 
 from sortedcontainers import SortedDict
 
+from ..interrupts import DEFERRED
 from ..keys import encode_column, encode_value
 from ..values import UNSET, value_size
 
@@ -133,19 +136,24 @@ class Table:
             index = Index(self.name, name, tuple(fields))
             self._backfill(index)
             kept[name] = index
-        self.indexes = kept
-        self.index_list = [index for index in kept.values() if index.entries is not None]
+        with DEFERRED:
+            self.indexes = kept
+            self.index_list = [index for index in kept.values() if index.entries is not None]
 
     def index_entries(self, index: Index) -> SortedDict:
         """The sorted entries of `index`, building a lazily-built index on first use. O(n log n) once."""
         if index.entries is None:
-            self._backfill(index)
-            self.index_list.append(index)
+            built = Index(self.name, index.name, index.fields)
+            self._backfill(built)  # aside: a Ctrl-C here leaves the table as it was
+            with DEFERRED:
+                index.entries = built.entries
+                self.index_list.append(index)
         return index.entries
 
-    def _backfill(self, index: Index, tails: list[bytes] | None = None) -> None:
-        """Rebuild `index` from every document, column by column. O(n log n)."""
-        docs = list(self.docs.values())
+    def _backfill(self, index: Index, tails: list[bytes] | None = None, docs: list[dict] | None = None) -> None:
+        """Rebuild `index` from every document (or `docs`), column by column. O(n log n)."""
+        if docs is None:
+            docs = list(self.docs.values())
         if tails is None:
             tails = doc_tails(docs)
         if index.name == BY_ID:
@@ -211,29 +219,54 @@ class Table:
         self.set_user_indexes(definitions)
 
     def bulk_load(self, docs: list[dict], sizes: list[int] | None = None, all_flat: bool = False) -> None:
-        """Add many documents at once, rebuilding the indexes by sorting once. O(n log n).
+        """Fill an empty table with many documents at once, building each index by one sort.
+        O(n log n). `sizes` may be omitted (reopen): sizes are then computed on first read.
+        `all_flat` says the caller knows every document holds only scalars."""
+        self.install_bulk(self.build_bulk(docs, sizes, all_flat))
 
-        `sizes` may be omitted (reopen): sizes are then computed on first read. `all_flat` says
-        the caller knows every document holds only scalars.
-        """
-        docs_by_id = self.docs
-        nested = self.nested
-        seen_fields: set[str] = set()
+    def build_bulk(self, docs: list[dict], sizes: list[int] | None = None, all_flat: bool = False) -> tuple:
+        """The structures an empty table holding `docs` would have, built aside so the table is
+        untouched (and a Ctrl-C harmless) until `install_bulk`. O(n log n)."""
+        docs_by_id = {doc["_id"]: doc for doc in docs}
+        nested = set() if all_flat else {doc["_id"] for doc in docs if not is_flat(doc)}
+        fields_seen = dict(self.fields_seen)
+        seen: set[str] = set()
         for doc in docs:
-            doc_id = doc["_id"]
-            docs_by_id[doc_id] = doc
-            if not all_flat and not is_flat(doc):
-                nested.add(doc_id)
-            if len(doc) != len(seen_fields) or not seen_fields.issuperset(doc):
-                seen_fields.update(doc)
-        for field in seen_fields:
-            if field not in self.fields_seen:
-                self.fields_seen[field] = None
-        if sizes is not None:
-            self.sizes.update(zip([doc["_id"] for doc in docs], sizes))
-        tails = doc_tails(list(self.docs.values()))
+            if len(doc) != len(seen) or not seen.issuperset(doc):
+                seen.update(doc)
+        for name in seen:
+            fields_seen.setdefault(name, None)
+        size_map = dict(zip(docs_by_id, sizes)) if sizes is not None else {}
+        tails = doc_tails(docs)
+        entries = []
         for index in self.index_list:
-            self._backfill(index, tails)
+            built = Index(self.name, index.name, index.fields)
+            self._backfill(built, tails, docs)
+            entries.append((index, built.entries))
+        return docs_by_id, size_map, nested, fields_seen, entries
+
+    def install_bulk(self, built: tuple) -> tuple:
+        """Swap in what `build_bulk` made; returns what `restore_bulk` needs to undo it. O(indexes).
+        The caller holds a DEFERRED section: the swap is several assignments."""
+        assert not self.docs, "install_bulk fills an empty table"
+        docs_by_id, size_map, nested, fields_seen, entries = built
+        saved = (self.docs, self.sizes, self.nested, self.fields_seen,
+                 [(index, index.entries) for index, _ in entries])
+        self.docs, self.sizes, self.nested, self.fields_seen = docs_by_id, size_map, nested, fields_seen
+        for index, sorted_entries in entries:
+            index.entries = sorted_entries
+        return saved
+
+    def restore_bulk(self, saved: tuple) -> None:
+        """Undo `install_bulk` (the table is empty again, with its earlier indexes)."""
+        self.docs, self.sizes, self.nested, self.fields_seen, entries = saved
+        for index, sorted_entries in entries:
+            index.entries = sorted_entries
+        # An index built lazily since (by_id) indexes documents that are gone: drop it again.
+        for index in list(self.index_list):
+            if index.entries is not None and len(index.entries) != len(self.docs):
+                index.entries = None
+                self.index_list.remove(index)
 
     # -- invariants ---------------------------------------------------------------------------
     def _check(self) -> None:

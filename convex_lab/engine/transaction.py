@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import re
+
+import numpy as np
 from typing import TYPE_CHECKING, Any
 
 from .. import ids as idlib
@@ -24,9 +26,10 @@ from ..errors import (
     TooManyReads,
     TooManyWrites,
 )
+from ..interrupts import DEFERRED
 from ..keys import encode_value, successor
 from ..validators import ValidationMismatch
-from ..values import UNSET, check_document, convex_value, copy_value, values_equal
+from ..values import MAX_DOCUMENT_SIZE, UNSET, check_document, convex_value, copy_value, values_equal
 from .store import BY_ID, Table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,6 +49,17 @@ OVER_LIMIT_HELP = (
 )
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Sizes of the system fields: `_id` (name 3 + 1, a 32-character id + 2) and `_creationTime`
+# (name 13 + 1, a float 9).
+_SYSTEM_FIELDS_SIZE = (3 + 1 + 34) + (13 + 1 + 9)
+
+
+def creation_times(after: float, n: int) -> list[float]:
+    """The `n` representable floats just above `after` (> 0): for positive doubles, adding 1 to
+    the bit pattern gives the next float up, so this is `math.nextafter` applied n times. O(n)."""
+    base = np.array([after], dtype=np.float64).view(np.uint64)
+    return (np.arange(1, n + 1, dtype=np.uint64) + base).view(np.float64).tolist()
 
 
 class Limits:
@@ -129,8 +143,11 @@ class Transaction:
         self.pagination_end_cursor: str | None = None  # the journal this run produces
         self.journal_end_cursor: str | None = None  # the journal of the previous run (live queries)
         # undo entries: (table, previous version or None, previous size, new version or None),
-        # ("table", name) for a table this transaction created, or ("schema", saved) for a schema change.
+        # ("table", name) for a table this transaction created, ("schema", saved) for a schema
+        # change, or ("bulk", table, docs, saved) for `insert_many`. Each entry is appended in the
+        # same DEFERRED section as the change it undoes, so Ctrl-C never separates the two.
         self.undo: list[tuple] = []
+        self.bulk: list[tuple[Table, list[dict]]] = []  # insert_many batches (not in `touched`)
         self.touched: dict[str, tuple[Table, dict | None]] = {}  # id -> (table, version at start)
         self.schema_changed = False
         self.new_tables: list[Table] = []
@@ -235,8 +252,14 @@ class Transaction:
                     f'Invalid table name: "{table_name}". Table names must be valid identifiers '
                     "(letters, digits and underscores, not starting with a digit, at most 64 characters)."
                 )
-            table = self.database.create_table(table_name)
-            self.undo.append(("table", table_name))
+            table = self.create_table(table_name)
+        return table
+
+    def create_table(self, name: str) -> Table:
+        """Create table `name` as part of this transaction (dropped again on rollback)."""
+        with DEFERRED:
+            table = self.database.create_table(name)
+            self.undo.append(("table", name))
             self.new_tables.append(table)
         return table
 
@@ -297,13 +320,15 @@ class Transaction:
             self.touched[doc_id] = (table, old)
         old_size = table.size_of(doc_id) if old is not None else 0
         if new is None:
-            table.remove(old)  # type: ignore[arg-type]
-            self.undo.append((table, old, old_size, None))
+            with DEFERRED:
+                table.remove(old)  # type: ignore[arg-type]
+                self.undo.append((table, old, old_size, None))
             return
         size = check_document(new, table.name)  # checks limits and returns the size
         self._account_write(size)
-        table.put(new, size, old)
-        self.undo.append((table, old, old_size, new))
+        with DEFERRED:
+            table.put(new, size, old)
+            self.undo.append((table, old, old_size, new))
 
     def insert(self, table_name: str, value: Any) -> str:
         """`db.insert`: validate, assign `_id` and `_creationTime`, write. Returns the new id."""
@@ -370,34 +395,96 @@ class Transaction:
         table, old = self._existing(doc_id, "Delete")
         self._store(table, doc_id, None, old)
 
+    def insert_many(self, table_name: str, fields: Any, sizes: list[int] | None = None,
+                    all_flat: bool = False) -> list[str]:
+        """Insert many converted, validated documents (`import_rows`): one batch, not one write
+        per document. `fields` is a list of field dicts or a column-wise `Columns`; `sizes` (the
+        fields' Convex sizes, when the caller measured them column-wise) skips per-document
+        checks. Returns the new ids. O(n log n) into an empty table, O(n log table) otherwise.
+        """
+        self._require_writable("insert")
+        table = self._writable_table(table_name, create=True)
+        count = len(fields)
+        if not count:
+            return []
+        db = self.database
+        times = creation_times(max(self.now_ms, self.max_creation_time_read, db.last_creation_time), count)
+        new_ids = idlib.new_ids(table.number, times[0], count)
+        columns = getattr(fields, "lists", None)
+        if columns is not None:
+            names = ("_id", "_creationTime", *fields.names)
+            docs = [dict(zip(names, row)) for row in zip(new_ids, times, *columns)]
+        else:
+            docs = [{"_id": doc_id, "_creationTime": t, **f} for doc_id, t, f in zip(new_ids, times, fields)]
+        if sizes is None or len(new_ids[0]) != 32:
+            doc_sizes = [check_document(doc, table.name) for doc in docs]
+        else:
+            doc_sizes = [size + _SYSTEM_FIELDS_SIZE for size in sizes]
+            largest = max(doc_sizes)
+            if largest > MAX_DOCUMENT_SIZE:
+                check_document(docs[doc_sizes.index(largest)], table.name)  # raises Convex's error
+        self.docs_written += count
+        self.bytes_written += sum(doc_sizes)
+        if self.docs_written > self.limits.docs_written or self.bytes_written > self.limits.bytes_written:
+            self._account_write(0)  # raises Convex's limit error
+        if not table.docs:
+            # Built aside (interruptible), installed in one DEFERRED step with its undo entry.
+            built = table.build_bulk(docs, doc_sizes, all_flat)
+            with DEFERRED:
+                saved = table.install_bulk(built)
+                self.undo.append(("bulk", table, docs, saved))
+        else:
+            with DEFERRED:
+                self.undo.append(("bulk", table, docs, None))
+            for doc, size in zip(docs, doc_sizes):
+                with DEFERRED:  # each put whole; rollback removes the ones that are in
+                    table.put(doc, size, None)
+        with DEFERRED:
+            db.last_creation_time = max(db.last_creation_time, times[-1])
+            self.bulk.append((table, docs))
+        return new_ids
+
     # -- sub-transactions and the end ----------------------------------------------------------
     def savepoint(self) -> int:
         return len(self.undo)
 
     def rollback_to(self, savepoint: int) -> None:
-        """Undo every write made after `savepoint`, newest first."""
+        """Undo every write made after `savepoint`, newest first. Not interruptible (a Ctrl-C
+        waits until the store is whole again)."""
         undo = self.undo
-        while len(undo) > savepoint:
-            entry = undo.pop()
-            if entry[0] == "schema":
-                self.database.restore_schema(entry[1])
-                continue
-            if entry[0] == "table":
-                self.database.drop_created_table(entry[1])
-                self.new_tables = [t for t in self.new_tables if t.name != entry[1]]
-                continue
-            table, old, old_size, new = entry
-            if new is not None:
-                table.remove(new)
-            if old is not None:
-                table.put(old, old_size, None)
+        with DEFERRED:
+            while len(undo) > savepoint:
+                entry = undo[-1]
+                kind = entry[0]
+                if kind == "schema":
+                    self.database.restore_schema(entry[1])
+                elif kind == "table":
+                    self.database.drop_created_table(entry[1])
+                    self.new_tables = [t for t in self.new_tables if t.name != entry[1]]
+                elif kind == "bulk":
+                    _, table, docs, saved = entry
+                    if saved is not None:
+                        table.restore_bulk(saved)
+                    else:
+                        for doc in reversed(docs):
+                            if table.docs.get(doc["_id"]) is doc:
+                                table.remove(doc)
+                    self.bulk = [batch for batch in self.bulk if batch[1] is not docs]
+                else:
+                    table, old, old_size, new = entry
+                    if new is not None:
+                        table.remove(new)
+                    if old is not None:
+                        table.put(old, old_size, None)
+                undo.pop()
 
     def rollback(self) -> None:
         self.rollback_to(0)
         self.finished = True
 
     def write_set(self) -> list[Write]:
-        """The documents this transaction changed, each with its version before and after."""
+        """The documents this transaction changed one by one, each with its version before and
+        after (`insert_many` batches are in `bulk`)."""
         out = []
         for doc_id, (table, before) in self.touched.items():
             after = table.docs.get(doc_id) if table.name in self.store.tables else None
