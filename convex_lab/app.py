@@ -8,10 +8,13 @@ It holds little logic of its own: each method delegates to the module that owns 
 from __future__ import annotations
 
 import os
+import weakref
 from typing import Any, Callable
 
 from .engine.database import Database
 from .engine.persistence import Persistence
+from .errors import AppClosedError
+from .interrupts import DEFERRED
 from .runtime.functions import FunctionHandle, Runtime, _in_coroutine
 from .runtime.logs import ExecutionLog
 from .runtime.reactivity import Reactor, Subscription
@@ -34,19 +37,37 @@ class App:
         if limits not in ("on", "off", True, False):
             raise ValueError(f'limits must be "on" or "off", got {limits!r}.')
         self.path = os.fspath(path) if path is not None else None
-        self._persistence = Persistence(self.path)
-        self._db = Database(persistence=self._persistence if self.path else None,
-                            limits=limits in ("on", True))
         self._closed = False
-        with data_io.gc_paused():
-            loaded = self._persistence.load() if self.path else None
-            if loaded is not None:
-                self._restore(loaded)
-        if not self.path:
-            self._db.listeners.append(lambda commit: self._persistence.mirror([commit]))
-        self._execution_log = ExecutionLog()
-        self._runtime = Runtime(self._db, self._execution_log)
-        self._reactor = Reactor(self._db, self._runtime)
+        # Opening a file another App of this process has open takes it over: that App is closed
+        # (its live views say so), and every commit it acknowledged is in the file already.
+        self._persistence = Persistence(self.path)
+        try:
+            self._db = Database(persistence=self._persistence if self.path else None,
+                                limits=limits in ("on", True))
+            with data_io.gc_paused():
+                loaded = self._persistence.load() if self.path else None
+                if loaded is not None:
+                    self._restore(loaded)
+            if not self.path:
+                self._db.listeners.append(lambda commit: self._persistence.mirror([commit]))
+            self._execution_log = ExecutionLog()
+            self._runtime = Runtime(self._db, self._execution_log)
+            self._reactor = Reactor(self._db, self._runtime)
+        except BaseException:  # Ctrl-C or a damaged file: release the file again
+            self._persistence.close()
+            raise
+        app_ref = weakref.ref(self)
+
+        def taken_over() -> None:
+            app = app_ref()
+            if app is not None:
+                app._close(
+                    f'This App was closed: a newer App("{self.path}") opened the same file in this process '
+                    "(re-running the cell that opens it does this). Use the new App, and re-run the cells "
+                    "that define functions on it."
+                )
+
+        self._persistence.on_taken_over = taken_over
 
     def _restore(self, loaded: Any) -> None:
         from .schema import SchemaDefinition
@@ -76,13 +97,24 @@ class App:
         self.close()
 
     def close(self) -> None:
-        """Stop the app's threads and release the database file. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self._reactor.close()
-        with self._db.lock:
-            self._persistence.close()
+        """Stop the app's threads and release the database file. Idempotent. Every commit it
+        acknowledged is already durable; later use of the App raises `AppClosedError`."""
+        if self.path:
+            reason = f'This App was closed (app.close()). Open the file again with App("{self.path}") to go on.'
+        else:
+            reason = "This App was closed (app.close()); its in-memory data is gone. Create a new App()."
+        self._close(reason)
+
+    def _close(self, reason: str) -> None:
+        # Not interruptible: a Ctrl-C waits until the file is released and the views are told.
+        with DEFERRED:
+            if self._closed:
+                return
+            self._db.close(reason)
+            self._reactor.close(AppClosedError(reason))
+            with self._db.lock:
+                self._persistence.close()
+            self._closed = True
 
     # -- schema -----------------------------------------------------------------------------
     def set_schema(self, schema: Any) -> None:
@@ -175,6 +207,7 @@ class App:
     # -- data out and in --------------------------------------------------------------------
     def sql(self, query: str):
         """Run one DuckDB SELECT over the live tables; returns a pandas DataFrame."""
+        self._db.check_open()
         return self._persistence.sql(query, data_io.table_infos(self._db))
 
     def table(self, name: str) -> "TableView":
@@ -194,6 +227,7 @@ class TableView:
         self.name = name
 
     def df(self):
+        self._app._db.check_open()
         return self._app._persistence.table_df(data_io.table_info(self._app._db, self.name))
 
     def __len__(self) -> int:

@@ -19,6 +19,7 @@ from .engine.database import Database
 from .engine.persistence import Persistence, TableInfo
 from .engine.transaction import UNLIMITED
 from .errors import InterruptedAfterCommit, InvalidArgument, SchemaValidationError
+from .interrupts import DEFERRED
 from .values import UNSET, check_document, convex_value
 
 PROGRESS_THRESHOLD = 50_000  # rows above which import_rows shows a progress bar by default
@@ -176,9 +177,21 @@ def _records(rows: Any) -> list[dict]:
 
 
 def import_rows(db: Database, persistence: Persistence, table_name: str, rows: Any, *, progress: bool | None = None) -> list[str]:
-    """Validate and insert many documents as one commit. Returns their ids. Exempt from limits."""
-    with gc_paused():
-        return _import_rows(db, table_name, rows, progress)
+    """Validate and insert many documents as one commit. Returns their ids. Exempt from limits.
+
+    All or nothing under Ctrl-C: interrupted before the commit, nothing is written (and
+    `KeyboardInterrupt` is raised); after it, `InterruptedAfterCommit` carries the ids."""
+    committed: list = []  # [ids, ts] once the commit is durable
+    try:
+        with gc_paused():
+            ids = _import_rows(db, table_name, rows, progress, committed)
+        return ids
+    except InterruptedAfterCommit as interrupted:
+        raise interrupted.with_what(f'The import into "{table_name}"') from None
+    except KeyboardInterrupt:
+        if not committed:
+            raise
+        raise InterruptedAfterCommit(committed[0], committed[1], f'The import into "{table_name}"') from None
 
 
 @contextlib.contextmanager
@@ -186,18 +199,19 @@ def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector during a bulk build: millions of new dicts would
     otherwise trigger repeated full collections (measured: ~2× slower imports)."""
     was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    try:  # disabled inside the try, re-enabled whole: a Ctrl-C never leaves the collector off
+        gc.disable()
         yield
     finally:
         if was_enabled:
-            # After a large load, move the new long-lived objects out of the collector's view, so
-            # later full collections don't rescan a million documents (~0.5 s each).
-            gc.freeze()  # O(1): a list splice
-            gc.enable()
+            with DEFERRED:
+                # After a large load, move the new long-lived objects out of the collector's view,
+                # so later full collections don't rescan a million documents (~0.5 s each).
+                gc.freeze()  # O(1): a list splice
+                gc.enable()
 
 
-def _import_rows(db: Database, table_name: str, rows: Any, progress: bool | None) -> list[str]:
+def _import_rows(db: Database, table_name: str, rows: Any, progress: bool | None, committed: list) -> list[str]:
     db.check_open()
     _refuse_system_fields(rows)
     schema = db.schema
@@ -214,13 +228,13 @@ def _import_rows(db: Database, table_name: str, rows: Any, progress: bool | None
     if fast is not None:
         converted, field_sizes = fast
         if not (progress if progress is not None else len(converted) >= PROGRESS_THRESHOLD):
-            return _commit_import(db, table_name, converted, field_sizes)
+            return _commit_import(db, table_name, converted, field_sizes, committed)
         from tqdm.auto import tqdm
 
         # The column-wise path has no per-row loop to report from: the bar shows the commit.
         with tqdm(total=len(converted), desc=f"import {table_name}", unit="rows") as bar:
             bar.set_postfix_str("indexing and writing")
-            ids = _commit_import(db, table_name, converted, field_sizes)
+            ids = _commit_import(db, table_name, converted, field_sizes, committed)
             bar.update(len(ids))
         return ids
     records = _records(rows)
@@ -247,7 +261,7 @@ def _import_rows(db: Database, table_name: str, rows: Any, progress: bool | None
             ) from None
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"Row {i}: {exc}") from None
-    return _commit_import(db, table_name, converted, None)
+    return _commit_import(db, table_name, converted, None, committed)
 
 
 _SYSTEM_FIELDS = ("_id", "_creationTime")
@@ -286,16 +300,15 @@ def _refuse_system_fields(rows: Any) -> None:
 
 
 def _commit_import(db: Database, table_name: str, converted: "list[dict] | Columns",
-                   field_sizes: list[int] | None) -> list[str]:
+                   field_sizes: list[int] | None, committed: list) -> list[str]:
     """Insert converted, validated documents as one commit, through the engine's one commit path
-    (durable before anyone is told; all or nothing, Ctrl-C included)."""
+    (durable before anyone is told; all or nothing, Ctrl-C included). Fills `committed` with
+    `[ids, ts]` as soon as the commit is durable."""
     if not len(converted):
         return []
-    try:
-        ids, _, _ = db.run_mutation(
-            lambda txn: txn.insert_many(table_name, converted, field_sizes, all_flat=field_sizes is not None),
-            limits=UNLIMITED,
-        )
-    except InterruptedAfterCommit as interrupted:
-        raise interrupted.with_what(f'The import of {len(converted):,} rows into "{table_name}"') from None
+    ids, _, commit = db.run_mutation(
+        lambda txn: txn.insert_many(table_name, converted, field_sizes, all_flat=field_sizes is not None),
+        limits=UNLIMITED,
+    )
+    committed += [ids, commit.ts if commit is not None else None]
     return ids

@@ -11,15 +11,17 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import duckdb
 import pyarrow as pa
 
+from ..errors import DatabaseFileError
 from ..interrupts import DEFERRED
 from ..values import dumps_export, loads_export
 
@@ -145,7 +147,25 @@ class Persistence:
     def __init__(self, path: str | os.PathLike | None) -> None:
         self.path = os.fspath(path) if path is not None else None
         self.memory = self.path is None
-        self._con = duckdb.connect(self.path if self.path is not None else ":memory:")
+        # Called when a newer Persistence in this process takes the file over (the App closes).
+        self.on_taken_over: Callable[[], None] | None = None
+        self._real_path = os.path.realpath(self.path) if self.path is not None else None
+        if self._real_path is not None:
+            _take_over(self._real_path)
+            check_database_file(self.path)
+        self._con = _connect(self.path)
+        try:
+            if not self.memory:
+                _check_convex_lab_database(self._con, self.path)
+            self._open()
+        except BaseException:
+            self._con.close()
+            raise
+        if self._real_path is not None:
+            with _holders_lock:
+                _holders[self._real_path] = weakref.ref(self)
+
+    def _open(self) -> None:
         self._lock = threading.RLock()
         self._closed = False
         self._local = threading.local()
@@ -650,10 +670,121 @@ class Persistence:
                     pass
             self._cursors.clear()
             self._con.close()
+        if self._real_path is not None:
+            with _holders_lock:
+                ref = _holders.get(self._real_path)
+                if ref is not None and ref() is self:
+                    del _holders[self._real_path]
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
         if error is not None:
             self.background_error = error
+
+
+# ---------------------------------------------------------------------------------------------
+# Opening a file: one writer per file, and only files that are convex_lab databases
+
+# Every file a Persistence of this process has open (by real path): a newer one takes it over.
+_holders: dict[str, "weakref.ref[Persistence]"] = {}
+_holders_lock = threading.Lock()
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_DUCKDB_MAGIC = b"DUCK"  # at byte 8 of every DuckDB database file
+
+
+def _take_over(real_path: str) -> None:
+    """Close the Persistence of this process that has `real_path` open, if any (its App is told
+    first, so it refuses further use): re-running `App("lab.duckdb")` in a notebook then works, and
+    the old App's acknowledged commits are all in the file (acknowledged means durable)."""
+    with _holders_lock:
+        ref = _holders.pop(real_path, None)
+    holder = ref() if ref is not None else None
+    if holder is None or holder._closed:
+        return
+    callback = holder.on_taken_over
+    if callback is not None:
+        callback()
+    holder.close()
+
+
+def check_database_file(path: str) -> None:
+    """Raise `DatabaseFileError` unless `path` is absent, empty, or a DuckDB database: an SQLite
+    file would make DuckDB look for its SQLite extension, and any other file is not ours."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except FileNotFoundError:
+        return
+    except IsADirectoryError:
+        raise DatabaseFileError(f'"{path}" is a directory, not a database file. Give App() a file path such as "lab.duckdb".') from None
+    if not head:
+        return
+    if head.startswith(_SQLITE_MAGIC):
+        raise DatabaseFileError(
+            f'"{path}" is an SQLite database, not a convex_lab database (which is a DuckDB file). '
+            "To bring its data in, read it with pandas (pd.read_sql) and use app.import_rows; open "
+            "the App on a new path."
+        )
+    if head[8:12] != _DUCKDB_MAGIC:
+        raise DatabaseFileError(
+            f'"{path}" is not a convex_lab database (not a DuckDB file: it starts with {head[:8]!r}). '
+            "Open the App on a new path, or on a file an App created."
+        )
+
+
+def _connect(path: str | None) -> Any:
+    # Never let DuckDB fetch or load extensions on its own: a convex_lab database needs none, and
+    # an unexpected file must fail here, not start a download.
+    config = {"autoload_known_extensions": False, "autoinstall_known_extensions": False}
+    try:
+        return duckdb.connect(path if path is not None else ":memory:", config=config)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise DatabaseFileError(_lock_message(path or "", str(exc))) from None
+        raise DatabaseFileError(f'The database file "{path}" could not be opened: {exc}') from None
+    except duckdb.Error as exc:
+        raise DatabaseFileError(f'The database file "{path}" could not be opened: {exc}') from None
+
+
+def _lock_message(path: str, detail: str) -> str:
+    """Who holds `path`, from DuckDB's lock error ("... held in /usr/bin/python3 (PID 123) ...")."""
+    match = re.search(r"held in (.+?) \(PID (\d+)\)", detail)
+    holder = "another process"
+    if match:
+        program, pid = match.group(1), match.group(2)
+        command = os.path.basename(program)
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                parts = [p.decode(errors="replace") for p in handle.read().split(b"\0") if p]
+            if parts:
+                command = " ".join([os.path.basename(parts[0]), *parts[1:]])[:200]
+        except OSError:
+            pass
+        holder = f"another process (PID {pid}: {command})"
+    return (
+        f'The database file "{path}" is in use by {holder}. A convex_lab database has one writer: close '
+        "the App there (app.close()) or stop that process, then open it again here. To read the data "
+        "meanwhile, copy the file and open the copy."
+    )
+
+
+def _check_convex_lab_database(con: Any, path: str) -> None:
+    """Refuse a DuckDB file with tables of its own and no convex_lab schema: it is the user's, and
+    convex_lab will not add its tables to it."""
+    schemas = {row[0] for row in con.execute("SELECT schema_name FROM information_schema.schemata").fetchall()}
+    if SCHEMA in schemas:
+        return
+    tables = con.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        "WHERE table_catalog = current_database() ORDER BY 1, 2 LIMIT 6"
+    ).fetchall()
+    if tables:
+        names = ", ".join(f"{schema}.{name}" for schema, name in tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise DatabaseFileError(
+            f'"{path}" is a DuckDB database that convex_lab did not create (it has tables: {names}). '
+            "convex_lab keeps its data in a database of its own and will not add tables to yours: "
+            "open the App on a new path, and bring data in with app.import_rows(table, df)."
+        )
 
 
 def _background_loop(ref: "weakref.ref[Persistence]", wake: threading.Event, interval: float) -> None:
@@ -676,8 +807,8 @@ def _background_loop(ref: "weakref.ref[Persistence]", wake: threading.Event, int
 def _decode_all(bodies: list[str]) -> list[dict]:
     # Millions of new dicts would trigger repeated full GC passes (measured ~2x slower): pause it.
     was_enabled = gc.isenabled()
-    gc.disable()
     try:
+        gc.disable()
         return [loads_export(body) for body in bodies]
     finally:
         if was_enabled:

@@ -26,8 +26,9 @@ def live_view(app: Any, fn: Any, args: dict | None = None) -> LiveView:
     view = LiveView(definition.path)
     # Every trait write happens on the notifier thread (the first result included): traitlets
     # state is not thread-safe, and the notifier also writes while a cell is busy.
+    # The view only reads its results, so it shares them rather than copying each.
     view.subscription = app._reactor.subscribe(definition.path, args or {}, view.show_result, view.show_error,
-                                               notifier_only=True)
+                                               notifier_only=True, own_copy=False)
     # The first delivery may run before `view.subscription` is set (and skip the header): redo it.
     view.subscription.call_soon(view._update_meta)
     app.flush()  # the first result is in place before the cell displays the view

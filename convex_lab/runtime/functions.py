@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..engine.query import Query
+from ..interrupts import DEFERRED
 from ..engine.transaction import UNLIMITED
 from ..errors import (
     ArgumentValidationError,
+    InterruptedAfterCommit,
     FunctionNotFound,
     InvalidFunctionPath,
     ReturnsValidationError,
@@ -489,25 +491,38 @@ class Runtime:
         started = time.time() * 1000.0
         t0 = time.perf_counter()
         status, error = "success", None
+        committed: Any = None  # (result, commit) once a mutation's commit is durable
         try:
-            args = self._convert_args(definition, raw_args)
-            if definition.kind == "query":
-                result = self._run_query(definition, args, identity, capture, tracking)
-            elif definition.kind == "mutation":
-                result = self._run_mutation(definition, args, identity, capture)
-                if self.after_mutation is not None:
-                    self.after_mutation()
-            else:
-                result = self._run_sync_action(definition, args, identity, capture)
-            return result
-        except BaseException as exc:
-            status, error = "failure", f"{type(exc).__name__}: {exc}"
-            raise
-        finally:
-            lines = capture.finish() if parent_capture is None else []
-            self.execution_log.record(path=definition.path, kind=definition.kind, caller=caller, started_ms=started,
-                                      duration_ms=(time.perf_counter() - t0) * 1000.0, status=status, error=error,
-                                      lines=lines)
+            try:
+                args = self._convert_args(definition, raw_args)
+                if definition.kind == "query":
+                    result = self._run_query(definition, args, identity, capture, tracking)
+                elif definition.kind == "mutation":
+                    committed = self._run_mutation(definition, args, identity, capture)
+                    result = committed[0]
+                    if self.after_mutation is not None:
+                        self.after_mutation()
+                else:
+                    result = self._run_sync_action(definition, args, identity, capture)
+                return result
+            except BaseException as exc:
+                status, error = "failure", f"{type(exc).__name__}: {exc}"
+                raise
+            finally:
+                with DEFERRED:
+                    lines = capture.finish() if parent_capture is None else []
+                    self.execution_log.record(path=definition.path, kind=definition.kind, caller=caller,
+                                              started_ms=started, duration_ms=(time.perf_counter() - t0) * 1000.0,
+                                              status=status, error=error, lines=lines)
+        except InterruptedAfterCommit as interrupted:
+            raise interrupted.with_what(f"The mutation {definition.path}") from None
+        except KeyboardInterrupt:
+            if committed is None:
+                raise  # nothing was applied
+            # Ctrl-C after the commit (while its deliveries ran or the log was written): say so.
+            commit = committed[1]
+            raise InterruptedAfterCommit(committed[0], commit.ts if commit is not None else None,
+                                         f"The mutation {definition.path}") from None
 
     def _run_query(self, definition: FunctionDef, args: dict, identity: dict | None, capture: logmod.Capture,
                    tracking: dict | None = None) -> Any:
@@ -524,27 +539,30 @@ class Runtime:
         result, _ = self.database.run_query(body, limits=UNLIMITED if definition.unlimited else None)
         return result
 
-    def _run_mutation(self, definition: FunctionDef, args: dict, identity: dict | None, capture: logmod.Capture) -> Any:
+    def _run_mutation(self, definition: FunctionDef, args: dict, identity: dict | None,
+                      capture: logmod.Capture) -> tuple[Any, Any]:
         def body(txn: "Transaction") -> Any:
             return self._invoke(definition, MutationCtx(self, txn, identity, 1), args, txn, capture, 1)
 
-        result, _, _ = self.database.run_mutation(body)
-        return result
+        result, _, commit = self.database.run_mutation(body)
+        return result, commit
 
     def _invoke(self, definition: FunctionDef, ctx: Any, args: dict, txn: "Transaction",
                 capture: logmod.Capture, depth: int) -> Any:
         # Runs on whichever thread holds the commit lock (group commit may run another caller's
-        # job), so the capture and frame are set here rather than inherited.
-        frame_token = _frame.set((self, txn, capture, depth))
-        capture_token = logmod.current_capture.set(capture)
+        # job), so the capture and frame are set here rather than inherited. They are set inside
+        # the try and put back by value: a Ctrl-C between two lines can never leave them set.
+        previous_frame, previous_capture = _frame.get(), logmod.current_capture.get()
         try:
+            _frame.set((self, txn, capture, depth))
+            logmod.current_capture.set(capture)
             result = definition.handler(ctx, **args)
             if inspect.iscoroutine(result):
                 raise TypeError(f"{definition.path} returned an awaitable: queries and mutations must be plain `def` functions.")
             return self._convert_result(definition, result)
         finally:
-            logmod.current_capture.reset(capture_token)
-            _frame.reset(frame_token)
+            logmod.current_capture.set(previous_capture)
+            _frame.set(previous_frame)
 
     def run_nested(self, fn: Any, raw_args: dict, txn: "Transaction", identity: dict | None, depth: int, kind: str) -> Any:
         """`ctx.run_query` / `ctx.run_mutation` inside a query or mutation."""
@@ -569,11 +587,12 @@ class Runtime:
     # -- actions ----------------------------------------------------------------------------
     def _run_sync_action(self, definition: FunctionDef, args: dict, identity: dict | None, capture: logmod.Capture) -> Any:
         ctx = ActionCtx(self, identity, False, capture)
-        token = logmod.current_capture.set(capture)
+        previous = logmod.current_capture.get()
         try:
+            logmod.current_capture.set(capture)
             return self._convert_result(definition, definition.handler(ctx, **args))
         finally:
-            logmod.current_capture.reset(token)
+            logmod.current_capture.set(previous)
 
     def start_async_action(self, path: str, raw_args: Any, *, identity: dict | None = None, caller: str = "notebook",
                            allow_internal: bool = True, parent_capture: logmod.Capture | None = None) -> Future:

@@ -14,6 +14,9 @@ Responsibilities:
   (~70 µs) per mutation.
 - Widgets subscribe `notifier_only`: their callbacks, first delivery included, and any other work
   they post with `call_soon` run only on the notifier thread, so their traits have a single writer.
+- Each subscriber gets its own copy of a result (`own_copy`; widgets, which only read, share one).
+- Ctrl-C on the main thread (an inline delivery, a subscribe, a flush) never loses a queued
+  re-run: bookkeeping changes in DEFERRED sections, and work not finished goes back to the queue.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
 
 from ..engine.store import doc_tail
 from ..engine.subscriptions import SubscriptionIndex
+from ..interrupts import DEFERRED
 from ..keys import decode_key
-from ..values import convex_value, display_value, to_convex_json, values_equal
+from ..values import convex_value, copy_value, display_value, to_convex_json, values_equal
 from .cell_output import CellOutput
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -82,13 +86,16 @@ class Subscription:
     """One subscriber: `result` (the last value delivered), `unsubscribe()`."""
 
     def __init__(self, reactor: "Reactor", live: "LiveQuery", callback: Callable[[Any], None],
-                 on_error: Callable[[BaseException], None] | None, notifier_only: bool = False) -> None:
+                 on_error: Callable[[BaseException], None] | None, notifier_only: bool = False,
+                 own_copy: bool = True) -> None:
         self._reactor = reactor
         self.notifier_only = notifier_only
+        self.own_copy = own_copy  # deliver a private copy (a callback may change what it gets)
         self._live = live
         self.callback = callback
         self.on_error = on_error
         self.result: Any = None
+        self._seen: Any = None  # the shared result `result` was copied from (never handed out)
         self.error: BaseException | None = None
         self.delivered = False  # whether a result has been delivered yet
         self.active = True
@@ -190,30 +197,40 @@ class Reactor:
     # -- subscribing ------------------------------------------------------------------------
     def subscribe(self, fn: Any, args: dict | None, callback: Callable[[Any], None],
                   on_error: Callable[[BaseException], None] | None = None,
-                  identity: dict | None = None, notifier_only: bool = False) -> Subscription:
+                  identity: dict | None = None, notifier_only: bool = False,
+                  own_copy: bool = True) -> Subscription:
         """Subscribe `callback` to a query; it is called once now, then on each change.
 
         With `notifier_only`, every call (the first included) happens on the notifier thread; the
-        first is queued, and `flush()` waits for it."""
+        first is queued, and `flush()` waits for it. With `own_copy` (the default) each delivery
+        is a private copy of the result. Interrupted (Ctrl-C) before it returns, it leaves no
+        subscription behind."""
         definition = self.runtime.resolve(fn, "query")
         args = dict(args or {})
         key = (definition.path, json.dumps(to_convex_json(convex_value(args)), sort_keys=True), _identity_key(identity))
-        with self.database.lock:  # no commit between the first run and registering its read set
-            with self._lock:
-                live = self.live.get(key)
-                fresh = live is None
+        subscription: Subscription | None = None
+        try:
+            with self.database.lock:  # no commit between the first run and registering its read set
+                self.database.check_open()
+                with DEFERRED, self._lock:
+                    live = self.live.get(key)
+                    fresh = live is None
+                    if fresh:
+                        live = self.live[key] = LiveQuery(key, definition.path, args, identity)
+                    subscription = Subscription(self, live, callback, on_error, notifier_only, own_copy)
+                    live.subscribers.append(subscription)
                 if fresh:
-                    live = self.live[key] = LiveQuery(key, definition.path, args, identity)
-                subscription = Subscription(self, live, callback, on_error, notifier_only)
-                live.subscribers.append(subscription)
-            if fresh:
-                self._run(live)
-        self._ensure_thread()
-        if notifier_only:
-            self.call_soon(lambda: self._deliver(subscription, live))
-        else:
-            with self._delivery():
-                self._deliver(subscription, live)
+                    self._run(live)
+            self._ensure_thread()
+            if notifier_only:
+                self.call_soon(lambda: self._deliver(subscription, live))
+            else:
+                with self._delivery():
+                    self._deliver(subscription, live)
+        except BaseException:
+            if subscription is not None:
+                self.unsubscribe(subscription)
+            raise
         return subscription
 
     @contextlib.contextmanager
@@ -221,14 +238,15 @@ class Reactor:
         """Hold the delivery lock, marked as this thread's (a callback's own commits and flushes
         then do not wait for a delivery that cannot finish before the callback returns)."""
         with self._delivering:
-            previous, self._delivering_thread = self._delivering_thread, threading.current_thread()
-            try:
+            previous = self._delivering_thread
+            try:  # changed inside the try: a Ctrl-C anywhere here restores it
+                self._delivering_thread = threading.current_thread()
                 yield
             finally:
                 self._delivering_thread = previous
 
     def unsubscribe(self, subscription: Subscription) -> None:
-        with self._lock:
+        with DEFERRED, self._lock:
             if not subscription.active:
                 return
             subscription.active = False
@@ -257,18 +275,21 @@ class Reactor:
         """Run `live` at the newest commit and register its read set. Hold the commit lock."""
         tracking = {"journal": live.journal}
         started = time.perf_counter()
+        result, error = None, None
         try:
             result = self.runtime.execute(live.path, live.args, identity=live.identity, caller="subscription",
                                           tracking=tracking)
-            live.result, live.error = result, None
         except Exception as exc:  # noqa: BLE001 - delivered to on_error
-            live.error = exc
-        live.runs += 1
-        live.last_ms = (time.perf_counter() - started) * 1000
+            error = exc
         reads = tracking.get("reads", [])
-        live.reads = reads
-        live.journal = tracking.get("journal")
-        with self._lock:
+        with DEFERRED, self._lock:  # a run's outcome and read set are recorded together
+            if error is None:
+                live.result = result
+            live.error = error
+            live.runs += 1
+            live.last_ms = (time.perf_counter() - started) * 1000
+            live.reads = reads
+            live.journal = tracking.get("journal")
             if live.key in self.live:
                 self.index.add(live.key, reads)
 
@@ -285,11 +306,16 @@ class Reactor:
             except BaseException:  # noqa: BLE001 - a callback must not stop the notifier
                 self._callback_raised("on_error callback", subscription)
             return
-        if subscription.delivered and subscription.error is None and values_equal(subscription.result, live.result):
+        seen = subscription._seen
+        if subscription.delivered and subscription.error is None and (
+                seen is live.result or values_equal(seen, live.result)):
             return  # unchanged by Convex equality: nothing to send
-        subscription.result, subscription.error, subscription.delivered = live.result, None, True
+        value = copy_value(live.result) if subscription.own_copy else live.result
+        with DEFERRED:
+            subscription._seen, subscription.result = live.result, value
+            subscription.error, subscription.delivered = None, True
         try:
-            _call(subscription, subscription.callback, live.result)
+            _call(subscription, subscription.callback, value)
         except BaseException:  # noqa: BLE001
             self._callback_raised("callback", subscription)
 
@@ -340,15 +366,16 @@ class Reactor:
 
     def _function_redefined(self, path: str) -> None:
         """A re-run cell replaced `path`: its live queries re-run with the new code now."""
-        with self._lock:
-            keys = {key for key in self.live if key[0] == path}
-            if not keys:
-                return
-            reason = Rerun(self.database.last_ts, "", "", path, "redefined")
-            for key in keys:
-                self._reasons[key] = reason
-            self._pending |= keys
-        self._queue_delivery()
+        with DEFERRED:  # queued and counted together, or a flush could miss them
+            with self._lock:
+                keys = {key for key in self.live if key[0] == path}
+                if not keys:
+                    return
+                reason = Rerun(self.database.last_ts, "", "", path, "redefined")
+                for key in keys:
+                    self._reasons[key] = reason
+                self._pending |= keys
+            self._queue_delivery()
         self._ensure_thread()
         self.wait_for_deliveries()
 
@@ -402,12 +429,14 @@ class Reactor:
             target = self._queued
             if self._done >= target:
                 return
-        with self._lock:
-            keys, self._pending = list(self._pending), set()
-            reasons, self._reasons = self._reasons, {}
         on_notifier = threading.current_thread() is self._thread
+        keys: list[tuple] = []
+        reasons: dict[tuple, Rerun] = {}
         finished = 0
         try:
+            with DEFERRED, self._lock:  # taken off the queue inside the try: the finally hands back
+                keys, self._pending = list(self._pending), set()
+                reasons, self._reasons = self._reasons, {}
             for key in keys:
                 live = self.live.get(key)
                 if live is not None:
@@ -423,18 +452,19 @@ class Reactor:
                             self._deliver(subscription, live)
                 finished += 1
         finally:
-            if finished < len(keys):
-                # Interrupted (Ctrl-C in a callback on the main thread): hand the rest, the
-                # interrupted one included, back to the notifier instead of losing them.
-                with self._lock:
-                    self._pending.update(keys[finished:])
-                    for key in keys[finished:]:
-                        if key in reasons:
-                            self._reasons.setdefault(key, reasons[key])
-            with self._changed:
-                if finished == len(keys):
-                    self._done = max(self._done, target)
-                self._changed.notify_all()
+            with DEFERRED:
+                if finished < len(keys):
+                    # Interrupted (Ctrl-C on the main thread): hand the rest, the interrupted one
+                    # included, back to the notifier instead of losing them.
+                    with self._lock:
+                        self._pending.update(keys[finished:])
+                        for key in keys[finished:]:
+                            if key in reasons:
+                                self._reasons.setdefault(key, reasons[key])
+                with self._changed:
+                    if finished == len(keys):
+                        self._done = max(self._done, target)
+                    self._changed.notify_all()
 
     def _inline_allowed(self) -> bool:
         """Whether the calling thread may deliver the pending commits itself (no widget among them)."""
@@ -459,25 +489,53 @@ class Reactor:
         # Commits from other threads are the notifier's (API.md); the main thread, where notebook
         # cells and scripts call mutations, may deliver its own when nothing else is in flight.
         inline = current is threading.main_thread() and self._done < target and self._inline_allowed()
-        if inline and self._delivering.acquire(blocking=False):
+        if inline:
+            acquired = False
             try:
-                self._delivering_thread = current
-                self._deliver_pending()
+                with DEFERRED:  # acquired and noted together: the finally always releases
+                    acquired = self._delivering.acquire(blocking=False)
+                if acquired:
+                    self._delivering_thread = current
+                    self._deliver_pending()
             finally:
-                self._delivering_thread = None
-                self._delivering.release()
+                if acquired:
+                    self._delivering_thread = None
+                    self._delivering.release()
         with self._changed:
             while (self._done < target or self._tasks_done < tasks) and not self._closed:
                 self._changed.wait()
 
     flush = wait_for_deliveries
 
-    def close(self) -> None:
+    def close(self, error: BaseException | None = None) -> None:
+        """Stop delivering. With `error` (why the app closed), every widget and every subscriber
+        with its own `on_error` is told first, so live views say the app is gone."""
+        if error is not None:
+            with self._lock:
+                subscriptions = [s for live in self.live.values() for s in live.subscribers if s.active]
+            told = [s for s in subscriptions if s.notifier_only or s.on_error is not None]
+            for subscription in told:
+                if subscription.notifier_only:
+                    self.call_soon(lambda s=subscription: self._tell(s, error))
+                else:
+                    with self._delivery():
+                        self._tell(subscription, error)
+            if any(s.notifier_only for s in told):
+                self.wait_for_deliveries()
+            for subscription in subscriptions:
+                self.unsubscribe(subscription)
         with self._changed:
             self._closed = True
             self._changed.notify_all()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
+
+    def _tell(self, subscription: Subscription, error: BaseException) -> None:
+        subscription.error = error
+        try:
+            _call(subscription, subscription.on_error or (lambda e: None), error)
+        except BaseException:  # noqa: BLE001 - closing goes on
+            self._callback_raised("on_error callback", subscription)
 
 
 def _call(subscription: Subscription, fn: Callable[[Any], Any], arg: Any) -> None:
