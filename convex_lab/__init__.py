@@ -5,10 +5,13 @@ Start with `App()` (in memory) or `App("lab.duckdb")` (durable); see README.md a
 
 from .app import App
 from .errors import (
+    AppClosedError,
     ArgumentValidationError,
     ConvexError,
     ConvexSystemError,
+    DatabaseFileError,
     IndexNotFoundError,
+    InterruptedAfterCommit,
     InvalidIndexRange,
     ReturnsValidationError,
 )
@@ -20,11 +23,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "AppClosedError",
     "ArgumentValidationError",
     "ConvexError",
     "ConvexSystemError",
+    "DatabaseFileError",
     "IndexNotFoundError",
     "Int64",
+    "InterruptedAfterCommit",
     "InvalidIndexRange",
     "ReturnsValidationError",
     "UNSET",

@@ -182,13 +182,16 @@ def import_rows(db: Database, persistence: Persistence, table_name: str, rows: A
     All or nothing under Ctrl-C: interrupted before the commit, nothing is written (and
     `KeyboardInterrupt` is raised); after it, `InterruptedAfterCommit` carries the ids."""
     committed: list = []  # [ids, ts] once the commit is durable
+    collecting = gc.isenabled()
     try:
         with gc_paused():
             ids = _import_rows(db, table_name, rows, progress, committed)
         return ids
-    except InterruptedAfterCommit as interrupted:
-        raise interrupted.with_what(f'The import into "{table_name}"') from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupted:
+        if collecting:
+            gc.enable()  # in case the Ctrl-C cut gc_paused's own cleanup short
+        if isinstance(interrupted, InterruptedAfterCommit):
+            raise interrupted.with_what(f'The import into "{table_name}"') from None
         if not committed:
             raise
         raise InterruptedAfterCommit(committed[0], committed[1], f'The import into "{table_name}"') from None

@@ -52,7 +52,11 @@ def _handler(signum: int, frame) -> None:
     if _state.depth:
         _state.pending = True
         return
+    # Outside a section the interrupt is delivered now: step aside (an `armed()` stretch that
+    # installed us finds us gone and leaves things be; an interrupt that cut an install or a
+    # restore short cannot leave us in place), then act as the handler we replaced.
     saved = _state.saved
+    _restore()
     if callable(saved):
         saved(signum, frame)
 
@@ -143,7 +147,9 @@ def interrupt_pending() -> bool:
 
 
 def _check() -> None:
-    """Assert that no section is open and no interrupt is waiting (for tests, between runs)."""
+    """Assert that no section is open and no interrupt is waiting (for tests, between runs). Our
+    handler may still be in place if an interrupt cut its restore short: it then behaves as the
+    one it replaced, and steps aside at the next Ctrl-C."""
     assert _state.depth == 0, _state.depth
     assert not _state.pending
-    assert _getsignal(SIGINT) is not _handler or _state.saved is not None
+    assert _getsignal(SIGINT) is not _handler or callable(_state.saved)

@@ -80,7 +80,22 @@ class _Fail(Exception):
 
     def message(self, prefix: str) -> str:
         path = prefix + "".join(reversed(self.rpath))
-        return self.build(f"Path: {path}" if path else "")
+        return _utf8_safe(self.build(f"Path: {path}" if path else ""))
+
+
+def _utf8_safe(text: str) -> str:
+    """`text` with lone surrogates written as `\\udxxx`: conversion refuses them in strings, but
+    a field name may still hold one until the document checks refuse it, and messages must
+    encode as UTF-8."""
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _invalid_string(exc: ValueError) -> ValidationMismatch:
+    """The mismatch for a string with a lone surrogate, from `values`' conversion error (it
+    carries the text without the location, and the path)."""
+    path = exc.path  # type: ignore[attr-defined]
+    detail = exc.invalid_string  # type: ignore[attr-defined]
+    return ValidationMismatch(f"{detail}\nPath: {path}" if path else detail)
 
 
 def _no_match(value: Any, validator: "Validator") -> _Fail:
@@ -94,6 +109,9 @@ def _display(value: Any) -> str:
 
 
 _MISSING = object()
+
+# Python values that `values.convex_value` returns as they are (ASCII strings too, checked apart).
+_FINAL = frozenset({float, bool, type(None), Int64, bytes})
 
 # Top-level fields that Convex removes from a document before checking it against its table's
 # validator (and from a table's validator when it is defined).
@@ -119,13 +137,13 @@ def identifier_error(s: str) -> str:
         return "Identifier cannot be empty"
     c = s[0]
     if not (c.isascii() and (c.isalpha() or c == "_")):
-        return (
+        return _utf8_safe(
             f"Invalid first character {c!r} in {s}: Identifiers must start with an alphabetic "
             "character or underscore"
         )
     for c in s[1:]:
         if not (c.isascii() and (c.isalnum() or c == "_")):
-            return (
+            return _utf8_safe(
                 f"Identifier {s} has invalid character {c!r}: Identifiers can only contain "
                 "alphanumeric characters or underscores"
             )
@@ -152,9 +170,11 @@ class Validator:
     """Base of every `v.*` validator.
 
     - `convert(raw, path="", resolver=None)`: Python value -> internal value under the int rule,
-      validated in the same pass (raises `ValidationMismatch`, or `TypeError`/`ValueError` for
-      values that are not Convex values, as `values.convex_value` does).
-    - `coerce(raw, path="", resolver=None)`: the conversion alone, never a `ValidationMismatch`.
+      validated in the same pass (raises `ValidationMismatch`, or `TypeError`/`ValueError`/
+      `DocumentTooLarge` for values that are not Convex values, as `values.convex_value` does;
+      a string with a lone surrogate is a `ValidationMismatch` naming the path).
+    - `coerce(raw, path="", resolver=None)`: the conversion alone, never a `ValidationMismatch`
+      (that string raises `values.convex_value`'s `ValueError`).
     - `check(value, path="", resolver=None)`: validate an internal value.
 
     `path` is the position of the value inside a larger one (`.a.b[0]`); it prefixes the `Path:`
@@ -175,10 +195,16 @@ class Validator:
     # -- conversion and checking -------------------------------------------------------------
 
     def convert(self, raw: Any, path: str = "", resolver: Optional[Resolver] = None) -> Any:
-        if self._has_int64:
-            value = self._coerce(raw, path, resolver)
-        else:
-            value = _values.convex_value(raw, path)
+        try:
+            if self._has_int64:
+                value = self._coerce(raw, path, resolver, 1)
+            else:
+                value = _values.convex_value(raw, path)
+        except ValueError as e:
+            # A string that is not valid Unicode is a mismatch, reported in the validator's style.
+            if not hasattr(e, "invalid_string"):
+                raise
+            raise _invalid_string(e) from None
         try:
             self._check(value, resolver)
         except _Fail as f:
@@ -187,7 +213,7 @@ class Validator:
 
     def coerce(self, raw: Any, path: str = "", resolver: Optional[Resolver] = None) -> Any:
         if self._has_int64:
-            return self._coerce(raw, path, resolver)
+            return self._coerce(raw, path, resolver, 1)
         return _values.convex_value(raw, path)
 
     def check(self, value: Any, path: str = "", resolver: Optional[Resolver] = None) -> None:
@@ -204,8 +230,10 @@ class Validator:
             return False
         return True
 
-    def _coerce(self, raw: Any, path: str, resolver: Optional[Resolver]) -> Any:
-        return _values.convex_value(raw, path)
+    def _coerce(self, raw: Any, path: str, resolver: Optional[Resolver], level: int) -> Any:
+        """`raw` converted under this validator's int rule; `level` is the nesting level `raw` sits
+        at (as in `values.convex_value`, which enforces the nesting limit)."""
+        return _values.convex_value(raw, path, level)
 
     def _check(self, value: Any, resolver: Optional[Resolver]) -> None:  # pragma: no cover
         raise NotImplementedError
@@ -297,10 +325,10 @@ class Int64Validator(_Scalar):
         if not isinstance(value, Int64):
             raise _no_match(value, self)
 
-    def _coerce(self, raw: Any, path: str, resolver: Optional[Resolver]) -> Any:
+    def _coerce(self, raw: Any, path: str, resolver: Optional[Resolver], level: int) -> Any:
         if _is_plain_int(raw):
             return Int64(int(raw))
-        return _values.convex_value(raw, path)
+        return _values.convex_value(raw, path, level)
 
     def _accepts_int64(self) -> bool:
         return True
@@ -414,7 +442,7 @@ class LiteralValidator(Validator):
         elif isinstance(value, Int64):
             pass
         elif isinstance(value, str):
-            value = str(value)
+            value = _values.convex_value(str(value))  # refuses a string that is not valid Unicode
         elif isinstance(value, numbers.Real):
             value = _values.convex_value(value)  # ints -> float under the no-validator rule
             if not isinstance(value, float):  # pragma: no cover - defensive
@@ -447,10 +475,10 @@ class LiteralValidator(Validator):
                 f"`v.literal({shown})`.{ctx}"
             )
 
-    def _coerce(self, raw: Any, path: str, resolver: Optional[Resolver]) -> Any:
+    def _coerce(self, raw: Any, path: str, resolver: Optional[Resolver], level: int) -> Any:
         if isinstance(self.value, Int64) and _is_plain_int(raw):
             return Int64(int(raw))
-        return _values.convex_value(raw, path)
+        return _values.convex_value(raw, path, level)
 
     def _accepts_int64(self) -> bool:
         return isinstance(self.value, Int64)
@@ -537,8 +565,8 @@ class OptionalValidator(Validator):
     def _check(self, value: Any, resolver: Optional[Resolver]) -> None:
         self.inner._check(value, resolver)
 
-    def _coerce(self, raw: Any, path: str, resolver: Optional[Resolver]) -> Any:
-        return self.inner._coerce(raw, path, resolver)
+    def _coerce(self, raw: Any, path: str, resolver: Optional[Resolver], level: int) -> Any:
+        return self.inner._coerce(raw, path, resolver, level)
 
     def _accepts_int64(self) -> bool:
         return self.inner._accepts_int64()
@@ -581,11 +609,11 @@ class ArrayValidator(Validator):
             f.rpath.append(f"[{i}]")
             raise
 
-    def _coerce(self, raw: Any, path: str, resolver: Optional[Resolver]) -> Any:
-        if isinstance(raw, (list, tuple)):
+    def _coerce(self, raw: Any, path: str, resolver: Optional[Resolver], level: int) -> Any:
+        if isinstance(raw, (list, tuple)) and level <= _values.MAX_VALUE_NESTING:
             el = self.element
-            return [el._coerce(item, f"{path}[{i}]", resolver) for i, item in enumerate(raw)]
-        return _values.convex_value(raw, path)
+            return [el._coerce(item, f"{path}[{i}]", resolver, level + 1) for i, item in enumerate(raw)]
+        return _values.convex_value(raw, path, level)
 
     def to_json(self) -> dict:
         return {"type": "array", "value": self.element.to_json()}
@@ -621,7 +649,9 @@ class ObjectValidator(Validator):
             if not isinstance(fv, Validator):
                 raise TypeError("v.object() entries must be validators")
             if not is_identifier(name):
-                raise ValueError(f"Invalid field name `{name}` in v.object(): {identifier_error(name)}")
+                raise ValueError(
+                    _utf8_safe(f"Invalid field name `{name}` in v.object(): {identifier_error(name)}")
+                )
             out[name] = fv
         self.fields = out
         self._sorted = sorted(out)
@@ -684,22 +714,23 @@ class ObjectValidator(Validator):
             f"Object: {_display(obj)}\nValidator: {self!r}"
         )
 
-    def _coerce(self, raw: Any, path: str, resolver: Optional[Resolver]) -> Any:
-        if not isinstance(raw, Mapping):
-            return _values.convex_value(raw, path)
+    def _coerce(self, raw: Any, path: str, resolver: Optional[Resolver], level: int) -> Any:
+        if not isinstance(raw, Mapping) or level > _values.MAX_VALUE_NESTING:
+            return _values.convex_value(raw, path, level)  # raises Convex's error if too deep
         out = {}
         fields = self.fields
         for k, item in raw.items():
             if item is _values.UNSET:
                 continue  # an UNSET field is a missing field (JS `undefined` in an object)
             if not isinstance(k, str):
-                return _values.convex_value(raw, path)  # raises Convex's TypeError
+                return _values.convex_value(raw, path, level)  # raises Convex's TypeError
             fv = fields.get(k)
-            sub = f"{path}.{k}"
             if fv is not None and fv._has_int64:
-                out[k] = fv._coerce(item, sub, resolver)
+                out[k] = fv._coerce(item, f"{path}.{k}", resolver, level + 1)
+            elif type(item) in _FINAL or (type(item) is str and item.isascii()):
+                out[k] = item  # converts to itself: skip the call and the path string
             else:
-                out[k] = _values.convex_value(item, sub)
+                out[k] = _values.convex_value(item, f"{path}.{k}", level + 1)
         return out
 
     def to_json(self) -> dict:
@@ -811,17 +842,17 @@ class RecordValidator(Validator):
                 f.rpath.append(".values()")
                 raise
 
-    def _coerce(self, raw: Any, path: str, resolver: Optional[Resolver]) -> Any:
-        if not isinstance(raw, Mapping):
-            return _values.convex_value(raw, path)
+    def _coerce(self, raw: Any, path: str, resolver: Optional[Resolver], level: int) -> Any:
+        if not isinstance(raw, Mapping) or level > _values.MAX_VALUE_NESTING:
+            return _values.convex_value(raw, path, level)  # raises Convex's error if too deep
         out = {}
         vals = self.values
         for k, item in raw.items():
             if item is _values.UNSET:
                 continue
             if not isinstance(k, str):
-                return _values.convex_value(raw, path)
-            out[k] = vals._coerce(item, f"{path}.{k}", resolver)
+                return _values.convex_value(raw, path, level)
+            out[k] = vals._coerce(item, f"{path}.{k}", resolver, level + 1)
         return out
 
     def to_json(self) -> dict:
@@ -893,16 +924,16 @@ class UnionValidator(Validator):
             out |= t
         return frozenset(out)
 
-    def _coerce(self, raw: Any, path: str, resolver: Optional[Resolver]) -> Any:
+    def _coerce(self, raw: Any, path: str, resolver: Optional[Resolver], level: int) -> Any:
         members = self.members
         if len(members) == 1:
-            return members[0]._coerce(raw, path, resolver)
+            return members[0]._coerce(raw, path, resolver, level)
         if _is_plain_int(raw):
             if self._int_to_int64:
                 return Int64(int(raw))
-            return _values.convex_value(raw, path)
+            return _values.convex_value(raw, path, level)
         if not isinstance(raw, (list, tuple, Mapping)):
-            return _values.convex_value(raw, path)
+            return _values.convex_value(raw, path, level)
         first_error: Optional[Exception] = None
         want = dict if isinstance(raw, Mapping) else list
         for m in members:
@@ -910,7 +941,10 @@ class UnionValidator(Validator):
             if types is not None and want not in types:
                 continue
             try:
-                value = m.coerce(raw, path, resolver)
+                if m._has_int64:
+                    value = m._coerce(raw, path, resolver, level)
+                else:
+                    value = _values.convex_value(raw, path, level)
                 m._check(value, resolver)
                 return value
             except _Fail:
@@ -919,7 +953,7 @@ class UnionValidator(Validator):
                 first_error = first_error or e
         if first_error is not None:
             raise first_error
-        return _values.convex_value(raw, path)  # matches no member: check reports it
+        return _values.convex_value(raw, path, level)  # matches no member: check reports it
 
     def _accepts_int64(self) -> bool:
         return any(m._accepts_int64() for m in self.members)

@@ -153,6 +153,8 @@ _NoneType = type(None)
 
 # Types that are immutable internal scalars: returned as is by conversion and copies.
 _SCALARS = frozenset({str, float, bool, _NoneType, Int64, bytes})
+# The same without str: conversion must still check that a string is valid Unicode.
+_FINAL_SCALARS = frozenset({float, bool, _NoneType, Int64, bytes})
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,7 +290,11 @@ def format_size(n: int) -> str:
 
 
 class _PathError(Exception):
-    """Internal: raised deep inside a walk, collects path segments while unwinding."""
+    """Internal: raised deep inside a walk, collects path segments while unwinding.
+
+    `chain` collects the containers passed on the way up (innermost first): the nesting error
+    uses them to tell a reference cycle from a merely deep value. Only failures pay for it.
+    """
 
     def __init__(self, kind: str, value: Any, message: str = "") -> None:
         super().__init__(kind)
@@ -296,6 +302,7 @@ class _PathError(Exception):
         self.value = value
         self.message = message
         self.segs: list[str] = []
+        self.chain: list[Any] = []
 
     def path(self, prefix: str = "") -> str:
         return prefix + "".join(reversed(self.segs))
@@ -312,11 +319,27 @@ def _int_to_float(x: int) -> float:
     )
 
 
+def _conv_str(s: str) -> str:
+    """`s` when it is valid Unicode, else `_PathError("string")`.
+
+    A Python str may hold lone surrogates (U+D800–U+DFFF), which UTF-8 cannot encode. Checks run
+    cheapest first: `isascii` is O(1) (CPython keeps the flag); `isprintable` scans without
+    allocating and is False for any surrogate (category Cs); only strings failing both (for
+    instance non-ASCII text with a newline) pay for the `encode`. The conversion loops inline the
+    first two checks."""
+    if not (s.isascii() or s.isprintable()):
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _PathError("string", s) from None
+    return s
+
+
 def _conv_unset(x: Any) -> Any:
     raise _PathError("undefined", x)
 
 
-def _conv_fallback(x: Any) -> Any:
+def _conv_fallback(x: Any, level: int) -> Any:
     """Subclasses, numpy scalars and other duck types; anything else is unsupported."""
     t = type(x)
     mod = t.__module__
@@ -330,7 +353,7 @@ def _conv_fallback(x: Any) -> Any:
         if isinstance(x, np.floating):
             return float(x)
         if isinstance(x, np.str_):
-            return str(x)
+            return _conv_str(str(x))
         if isinstance(x, np.bytes_):
             return bytes(x)
         raise _PathError("unsupported", x)
@@ -341,67 +364,116 @@ def _conv_fallback(x: Any) -> Any:
     if isinstance(x, float):
         return float(x)
     if isinstance(x, str):
-        return str(x)
+        return _conv_str(str(x))
     if isinstance(x, (bytes, bytearray, memoryview)):
         return bytes(x)
     if isinstance(x, (list, tuple)):
-        return _conv_list(x)
+        return _conv_list(x, level)
     if isinstance(x, (dict, Mapping)):
-        return _conv_dict(x)
+        return _conv_dict(x, level)
     raise _PathError("unsupported", x)
 
 
-def _conv_dict(x: Any) -> dict:
-    out: dict = {}
+# Containers are copied in C first (`dict.copy`, `list(...)`), then the few values that are not
+# final yet are replaced in place: cheaper than building the copy item by item. Final values are
+# the immutable scalars and the strings passing `_conv_str`'s two cheap checks (inlined); other
+# strings go through `_conv` to `_conv_str`. `level` is the nesting level of the container: past
+# MAX_VALUE_NESTING the walk stops (a deep or self-containing value would otherwise hit Python's
+# recursion limit; only then is a cycle looked for, in `_nesting_error`).
+
+
+def _conv_dict(x: Any, level: int) -> dict:
+    if level > MAX_VALUE_NESTING:
+        raise _PathError("nesting", x)
+    out = x.copy() if type(x) is dict else dict(x.items())
+    gone = None
+    for k, v in out.items():
+        if type(k) is not str:
+            return _conv_dict(_str_keys(out), level)
+        tv = type(v)
+        if tv in _FINAL_SCALARS or (tv is str and (v.isascii() or v.isprintable())):
+            continue
+        if v is UNSET:
+            if gone is None:
+                gone = []
+            gone.append(k)
+            continue
+        try:
+            # Replacing a value does not disturb the iteration. Common types skip `_conv`.
+            if tv is dict:
+                out[k] = _conv_dict(v, level + 1)
+            elif tv is list:
+                out[k] = _conv_list(v, level + 1)
+            elif tv is int:
+                out[k] = _int_to_float(v)
+            else:
+                out[k] = _conv(v, level + 1)
+        except _PathError as e:
+            e.segs.append("." + k)
+            e.chain.append(x)
+            raise
+    if gone is not None:
+        for k in gone:
+            del out[k]
+    return out
+
+
+def _str_keys(x: dict) -> dict:
+    """`x` with str-subclass keys made plain `str`; `_PathError("key")` for any other key."""
+    out = {}
     for k, v in x.items():
         if type(k) is not str:
-            if isinstance(k, str):
-                k = str(k)
-            else:
+            if not isinstance(k, str):
                 raise _PathError("key", k)
+            k = str(k)
+        out[k] = v
+    return out
+
+
+def _conv_list(x: Any, level: int) -> list:
+    if level > MAX_VALUE_NESTING:
+        raise _PathError("nesting", x)
+    out = list(x)
+    for v in out:  # a list of final values only (the usual case) needs no index
         tv = type(v)
-        if tv in _SCALARS:
-            out[k] = v
-        elif v is UNSET:
+        if not (tv in _FINAL_SCALARS or (tv is str and (v.isascii() or v.isprintable()))):
+            break
+    else:
+        return out
+    for i, v in enumerate(out):
+        tv = type(v)
+        if tv in _FINAL_SCALARS or (tv is str and (v.isascii() or v.isprintable())):
             continue
-        else:
-            try:
-                out[k] = _conv(v)
-            except _PathError as e:
-                e.segs.append("." + k)
-                raise
+        try:
+            if tv is dict:
+                out[i] = _conv_dict(v, level + 1)
+            elif tv is list:
+                out[i] = _conv_list(v, level + 1)
+            elif tv is int:
+                out[i] = _int_to_float(v)
+            else:
+                out[i] = _conv(v, level + 1)
+        except _PathError as e:
+            e.segs.append(f"[{i}]")
+            e.chain.append(x)
+            raise
     return out
 
 
-def _conv_list(x: Any) -> list:
-    out = []
-    append = out.append
-    for i, v in enumerate(x):
-        if type(v) in _SCALARS:
-            append(v)
-        else:
-            try:
-                append(_conv(v))
-            except _PathError as e:
-                e.segs.append(f"[{i}]")
-                raise
-    return out
-
-
-def _conv(x: Any) -> Any:
+def _conv(x: Any, level: int) -> Any:
     t = type(x)
     if t is dict:
-        return _conv_dict(x)
+        return _conv_dict(x, level)
     if t is list or t is tuple:
-        return _conv_list(x)
+        return _conv_list(x, level)
     conv = _CONVERTERS.get(t)
     if conv is not None:
         return conv(x)
-    return _conv_fallback(x)
+    return _conv_fallback(x, level)
 
 
 _CONVERTERS: dict[type, Any] = {
-    str: lambda x: x,
+    str: _conv_str,
     float: lambda x: x,
     bool: lambda x: x,
     _NoneType: lambda x: x,
@@ -414,42 +486,122 @@ _CONVERTERS: dict[type, Any] = {
 }
 
 
-def convex_value(x: Any, path: str = "") -> Any:
+def convex_value(x: Any, path: str = "", level: int = 1) -> Any:
     """Convert a Python value into convex_lab's internal value (no-validator int rule).
 
     bool → bool; `Int64` stays Int64; int / numpy integer → float when |x| <= 2**53, else
     `ValueError`; float / numpy floating → float; str → str; bytes-like → bytes; list/tuple → list;
     dict (str keys) → dict. A dict value of `UNSET` means "absent" and is dropped. Anything else
-    raises `TypeError` with Convex's text and the value's path. Always returns a fresh structure.
+    raises `TypeError` with Convex's text and the value's path. A string with a lone surrogate
+    raises `ValueError`; nesting deeper than 64 raises `DocumentTooLarge`, or `ValueError` when the
+    value contains itself. `level` is the nesting level `x` sits at when it is part of a larger
+    value (validators converting field by field pass it). Always returns a fresh structure.
     Cost: O(size of x).
 
     >>> convex_value({"a": 1, "b": (True, b"x"), "c": UNSET})
     {'a': 1.0, 'b': [True, b'x']}
     """
-    if type(x) in _SCALARS:
+    t = type(x)
+    if t in _FINAL_SCALARS or (t is str and (x.isascii() or x.isprintable())):
         return x
     try:
-        return _conv(x)
+        if t is dict:  # the common case, one call less
+            return _conv_dict(x, level)
+        return _conv(x, level)
     except _PathError as e:
         raise _conversion_error(e, path, x) from None
 
 
 def _conversion_error(e: _PathError, prefix: str, original: Any) -> Exception:
+    if e.kind == "nesting":
+        return _nesting_error(e, prefix)
     p = e.path(prefix)
+    if e.kind == "string":
+        return _invalid_string_error(e.value, prefix, e.segs[::-1])
     if e.kind == "key":
         suffix = f" (present at path {p})" if p else ""
         # The Python client's text for a non-string key (it raises ValueError; we use TypeError).
-        return TypeError(f"Convex object keys must be strings, found {e.value!r}{suffix}")
+        return TypeError(_safe_text(f"Convex object keys must be strings, found {e.value!r}{suffix}"))
     if e.kind == "undefined":
         ctx = f" (present at path {p} in original object {stringify_value_for_error(original)})" if p else ""
-        return TypeError(f"undefined is not a valid Convex value{ctx}. {_TYPES_URL}")
+        return TypeError(_safe_text(f"undefined is not a valid Convex value{ctx}. {_TYPES_URL}"))
     # convexToJson's text (npm `convex` values/value.ts), with Python's repr as the value.
     if p:
         return TypeError(
-            f"{e.value!r} is not a supported Convex type (present at path {p} in original object "
-            f"{stringify_value_for_error(original)}). {_TYPES_URL}"
+            _safe_text(
+                f"{e.value!r} is not a supported Convex type (present at path {p} in original object "
+                f"{stringify_value_for_error(original)}). {_TYPES_URL}"
+            )
         )
     return TypeError(f"{e.value!r} is not a supported Convex type.")
+
+
+# Messages show at most this many path segments (a too-nested value has 64).
+_MAX_PATH_SEGMENTS = 10
+
+
+def _short_path(prefix: str, segs: list[str]) -> str:
+    """`prefix` + root-first `segs`, cut after `_MAX_PATH_SEGMENTS` segments with `…`."""
+    if len(segs) > _MAX_PATH_SEGMENTS:
+        return _safe_text(prefix + "".join(segs[:_MAX_PATH_SEGMENTS]) + "…")
+    return _safe_text(prefix + "".join(segs))
+
+
+def _escape_surrogates(s: str) -> str:
+    """`s` with each lone surrogate written as `\\udxxx`, so that a message encodes as UTF-8."""
+    return s.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _safe_text(s: str) -> str:
+    return s if s.isascii() else _escape_surrogates(s)
+
+
+def _invalid_string_error(s: str, prefix: str, segs: list[str]) -> ValueError:
+    """The error for a string with a lone surrogate. Besides `.path` it carries
+    `.invalid_string`, the text without the location, which validators reuse."""
+    import json
+    import re
+
+    i = re.search("[\ud800-\udfff]", s).start()  # type: ignore[union-attr]
+    # A window around the culprit keeps the message short for long strings.
+    lo = 0 if len(s) <= 60 else max(0, i - 20)
+    hi = len(s) if len(s) <= 60 else i + 20
+    shown = json.dumps(s[lo:hi], ensure_ascii=False)
+    if lo > 0:
+        shown = f'"…{shown[1:]}'
+    if hi < len(s):
+        shown = f"{shown[:-1]}…\""
+    shown = _escape_surrogates(shown)
+    why = (
+        f"is not valid Unicode: it contains a lone surrogate (U+{ord(s[i]):04X}). "
+        "Convex strings must be valid UTF-8."
+    )
+    at = f" (present at path {_short_path(prefix, segs)})" if prefix or segs else ""
+    err = ValueError(f"String {shown}{at} {why}")
+    err.path = prefix + "".join(segs)  # type: ignore[attr-defined]
+    err.invalid_string = f"String {shown} {why}"  # type: ignore[attr-defined]
+    return err
+
+
+def _nesting_error(e: _PathError, prefix: str) -> Exception:
+    """Nesting past MAX_VALUE_NESTING: a reference cycle when a container repeats on the path
+    walked (`ValueError`), else Convex's too-nested error (`DocumentTooLarge`), with the path."""
+    objs = e.chain[::-1] + [e.value]  # root first; the walk keeps them alive, so ids are stable
+    segs = e.segs[::-1]
+    seen: set[int] = set()
+    for j, obj in enumerate(objs):
+        if id(obj) in seen:
+            err: Exception = ValueError(
+                f"The value contains itself (a reference cycle at path {_short_path(prefix, segs[:j])}); "
+                "Convex values must be trees (JSON-like)."
+            )
+            err.path = prefix + "".join(segs[:j])  # type: ignore[attr-defined]
+            return err
+        seen.add(id(obj))
+    at = f" (present at path {_short_path(prefix, segs)})" if prefix or segs else ""
+    err = DocumentTooLarge(f"{_too_nested_value()}{at}")
+    err.path = prefix + "".join(segs)  # type: ignore[attr-defined]
+    return err
 
 
 def copy_value(v: Any) -> Any:
@@ -564,12 +716,14 @@ def _check_field_name_server(k: str) -> None:
     # Rust's check_valid_field_name (sync_types/src/identifier.rs). Deliberate difference: the
     # empty name is allowed, as convex-semantics.md §2.2 documents for the current backend.
     if k.startswith("$"):
-        raise ValueError(f"Field name {k} starts with '$', which is reserved.")
+        raise ValueError(_safe_text(f"Field name {k} starts with '$', which is reserved."))
     if not (k.isascii() and k.isprintable()):
         c = next(ch for ch in k if not (" " <= ch <= "~"))
         raise ValueError(
-            f"Field name {k} has invalid character '{c}': Field names can only contain "
-            "non-control ASCII characters"
+            _safe_text(
+                f"Field name {k} has invalid character '{c}': Field names can only contain "
+                "non-control ASCII characters"
+            )
         )
     if len(k) > MAX_FIELD_NAME_LENGTH:
         raise ValueError(f"Field name is too long ({len(k)} > maximum {MAX_FIELD_NAME_LENGTH})")
@@ -580,12 +734,23 @@ def from_convex_json(j: Any) -> Any:
 
     Every JSON number is a Float64; `$integer`/`$float` payloads must be 8 bytes; a `$float` that
     is a normal finite number is refused; `$set`/`$map` are refused; other `$` keys are refused.
+    A string with a lone surrogate (`json.loads` reads `"\\ud800"` as one) raises `ValueError`;
+    nesting deeper than 64 raises as `convex_value` does, with the path.
 
     >>> from_convex_json({"a": 17, "b": {"$integer": "AQAAAAAAAAA="}})
     {'a': 17.0, 'b': Int64(1)}
     """
+    try:
+        return _from_convex_json(j, 1)
+    except _PathError as e:
+        raise _conversion_error(e, "", j) from None
+
+
+def _from_convex_json(j: Any, level: int) -> Any:
     t = type(j)
-    if t is str or t is bool or j is None:
+    if t is str:
+        return _conv_str(j)
+    if t is bool or j is None:
         return j
     if t is float:
         return j
@@ -595,16 +760,33 @@ def from_convex_json(j: Any) -> Any:
         except OverflowError:
             raise ValueError("Arbitrary precision JSON integers unsupported") from None
     if t is list:
-        return [from_convex_json(x) for x in j]
+        if level > MAX_VALUE_NESTING:
+            raise _PathError("nesting", j)
+        out = []
+        for i, x in enumerate(j):
+            try:
+                out.append(_from_convex_json(x, level + 1))
+            except _PathError as e:
+                e.segs.append(f"[{i}]")
+                e.chain.append(j)
+                raise
+        return out
     if t is dict:
         if len(j) == 1:
             ((key, payload),) = j.items()
             if key.startswith("$"):
                 return _decode_special(key, payload)
+        if level > MAX_VALUE_NESTING:
+            raise _PathError("nesting", j)
         out = {}
         for k, x in j.items():
             _check_field_name_server(k)
-            out[k] = from_convex_json(x)
+            try:
+                out[k] = _from_convex_json(x, level + 1)
+            except _PathError as e:
+                e.segs.append("." + k)
+                e.chain.append(j)
+                raise
         return out
     raise ValueError(f"Bad JSON value: {j!r}")
 
@@ -748,7 +930,7 @@ def dumps_export(v: Any) -> str:
     return orjson.dumps(_export(v, True), option=_DUMPS_OPTS).decode("utf-8")
 
 
-def _from_export(j: Any) -> Any:
+def _from_export(j: Any, level: int) -> Any:
     t = type(j)
     if t is int:
         if MIN_INT64 <= j <= MAX_INT64:
@@ -760,17 +942,42 @@ def _from_export(j: Any) -> Any:
             if first.startswith("$"):
                 if len(j) == 1 and first in ("$float", "$bytes", "$integer"):
                     return _decode_special(first, j[first])
-                raise ValueError(f"Invalid special value in export JSON: {stringify_value_for_error(j)}")
+                raise ValueError(
+                    _safe_text(f"Invalid special value in export JSON: {stringify_value_for_error(j)}")
+                )
+        if level > MAX_VALUE_NESTING:
+            raise _PathError("nesting", j)
         out = {}
         for k, x in j.items():
             tx = type(x)
-            out[k] = x if (tx is str or tx is float or tx is bool or x is None) else _from_export(x)
+            if tx is str or tx is float or tx is bool or x is None:
+                out[k] = x
+            else:
+                try:
+                    out[k] = _from_export(x, level + 1)
+                except _PathError as e:
+                    e.segs.append("." + k)
+                    e.chain.append(j)
+                    raise
         return out
     if t is list:
-        return [x if type(x) in _JSON_LEAVES else _from_export(x) for x in j]
+        if level > MAX_VALUE_NESTING:
+            raise _PathError("nesting", j)
+        # As in `_conv_list`: copy, then replace the items that are not final. (A comprehension
+        # using `level` would make it a closure cell, which costs more.)
+        out = list(j)
+        for i, x in enumerate(out):
+            if type(x) not in _JSON_LEAVES:
+                try:
+                    out[i] = _from_export(x, level + 1)
+                except _PathError as e:
+                    e.segs.append(f"[{i}]")
+                    e.chain.append(j)
+                    raise
+        return out
     if t is str or t is float or t is bool or j is None:
         return j
-    raise ValueError(f"Bad export JSON value: {j!r}")
+    raise ValueError(_safe_text(f"Bad export JSON value: {j!r}"))
 
 
 def from_export_json(j: Any) -> Any:
@@ -781,8 +988,16 @@ def from_export_json(j: Any) -> Any:
 
     >>> from_export_json({"n": 3, "x": 3.0, "big": 2**64})
     {'n': Int64(3), 'x': 3.0, 'big': 1.8446744073709552e+19}
+
+    A string with a lone surrogate (`json.loads` reads `"\\ud800"` as one) raises `ValueError`;
+    nesting deeper than 64 raises as `convex_value` does, with the path.
     """
-    return _from_export(j)
+    try:
+        v = _from_export(j, 1)
+    except _PathError as e:
+        raise _conversion_error(e, "", j) from None
+    # Strings are checked by a second pass, which `loads_export` need not pay for.
+    return convex_value(v)
 
 
 def loads_export(s: str | bytes) -> Any:
@@ -792,10 +1007,13 @@ def loads_export(s: str | bytes) -> Any:
     {'a': [Int64(1), 1.0, 1e+16, b'\\x00']}
     """
     try:
-        j = orjson.loads(s)
+        j = orjson.loads(s)  # refuses lone surrogates itself, escaped or raw: strings are valid
     except orjson.JSONDecodeError as e:
         raise ValueError(f"Not valid JSON: {e}") from None
-    return _from_export(j)
+    try:
+        return _from_export(j, 1)
+    except _PathError as e:
+        raise _conversion_error(e, "", j) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -848,15 +1066,20 @@ def value_size(v: Any) -> int:
 def check_field_name(k: str) -> None:
     """Raise `ValueError` unless `k` is a valid (nested) object field name: not starting with
     `$`, only ASCII 0x20–0x7E, at most 1024 characters. Texts: npm `convex` validateObjectField."""
+    # Names may hold lone surrogates: `_safe_text` escapes them so that messages encode as UTF-8.
     if len(k) > MAX_FIELD_NAME_LENGTH:
-        raise ValueError(f"Field name {k} exceeds maximum field name length {MAX_FIELD_NAME_LENGTH}.")
+        raise ValueError(
+            _safe_text(f"Field name {k} exceeds maximum field name length {MAX_FIELD_NAME_LENGTH}.")
+        )
     if k.startswith("$"):
-        raise ValueError(f"Field name {k} starts with a '$', which is reserved.")
+        raise ValueError(_safe_text(f"Field name {k} starts with a '$', which is reserved."))
     if not (k.isascii() and k.isprintable()):
         c = next(ch for ch in k if not (" " <= ch <= "~"))
         raise ValueError(
-            f"Field name {k} has invalid character '{c}': Field names can only contain "
-            "non-control ASCII characters"
+            _safe_text(
+                f"Field name {k} has invalid character '{c}': Field names can only contain "
+                "non-control ASCII characters"
+            )
         )
 
 
@@ -897,6 +1120,14 @@ def _too_nested_value() -> DocumentTooLarge:
         f"Value is too nested (nested {MAX_VALUE_NESTING + 1} levels deep > maximum nesting "
         f"{MAX_VALUE_NESTING})"
     )
+
+
+def _too_large(size: int, limit: int) -> DocumentTooLarge:
+    shown, max_shown = format_size(size), format_size(limit)
+    if shown == max_shown:
+        # `format_size` rounds: "1 MiB > maximum size 1 MiB" needs the exact counts to make sense.
+        max_shown += f": {size:,} bytes > {limit:,} bytes"
+    return DocumentTooLarge(f"Value is too large ({shown} > maximum size {max_shown})")
 
 
 def _measure(v: Any, level: int, w: _Walk) -> int:
@@ -967,7 +1198,7 @@ def _measure(v: Any, level: int, w: _Walk) -> int:
 
 def _walk_error(e: _PathError) -> Exception:
     p = e.path()
-    at = f" (present at path {p})" if p else ""
+    at = _safe_text(f" (present at path {p})") if p else ""  # field names may hold surrogates
     if e.kind == "nesting":
         err: Exception = _too_nested_value()
     elif e.kind == "limit":
@@ -999,9 +1230,7 @@ def check_value_limits(v: Any, max_size: int = MAX_VALUE_SIZE, max_nesting: int 
         except _PathError as e:
             raise _walk_error(e) from None
     if size > max_size:
-        raise DocumentTooLarge(
-            f"Value is too large ({format_size(size)} > maximum size {format_size(max_size)})"
-        )
+        raise _too_large(size, max_size)
     return size
 
 
@@ -1050,9 +1279,7 @@ def check_document(doc: Any, table: str | None = None) -> int:
         if len(_VALID_TOP_LEVEL) < 100_000:  # names seen valid; bounded so it cannot grow forever
             _VALID_TOP_LEVEL.add(k)
     if size > MAX_DOCUMENT_SIZE:
-        raise DocumentTooLarge(
-            f"Value is too large ({format_size(size)} > maximum size {format_size(MAX_DOCUMENT_SIZE)})"
-        )
+        raise _too_large(size, MAX_DOCUMENT_SIZE)
     return size
 
 
@@ -1112,6 +1339,13 @@ def _rust_debug_str(s: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+# Messages print whole values. So that one containing itself, one nested thousands deep, or one
+# sharing sub-values so much that it unfolds hugely still prints (and quickly), the printers stop
+# below this many levels (a Convex value has at most 64) and after this many items in all, with `…`.
+_DISPLAY_MAX_LEVELS = MAX_VALUE_NESTING
+_DISPLAY_MAX_ITEMS = 10_000
+
+
 def display_value(v: Any) -> str:
     """A value as the backend prints it in messages (Rust `Display` of ConvexValue).
 
@@ -1120,9 +1354,16 @@ def display_value(v: Any) -> str:
     `[1.0, "x"]`; object → `{a: 1.0, b: "x"}` (fields sorted, names unquoted); UNSET →
     `undefined`. Used in validator and document messages ("Value: ...").
 
+    Containers past 64 levels or 10,000 items print as `[…]`/`{…}`/`…`; lone surrogates as
+    `\\ud800`, so the text always encodes as UTF-8.
+
     >>> display_value({"b": [Int64(1), 2.0], "a": "x"})
     '{a: "x", b: [1, 2.0]}'
     """
+    return _safe_text(_display(v, 1, [_DISPLAY_MAX_ITEMS]))
+
+
+def _display(v: Any, level: int, budget: list[int]) -> str:
     t = type(v)
     if t is str:
         return _rust_debug_str(v)
@@ -1135,9 +1376,27 @@ def display_value(v: Any) -> str:
     if v is None:
         return "null"
     if t is dict:
-        return "{" + ", ".join(f"{k}: {display_value(v[k])}" for k in sorted(v)) + "}"
+        if level > _DISPLAY_MAX_LEVELS:
+            return "{…}"
+        parts = []
+        for k in sorted(v):
+            if budget[0] <= 0:
+                parts.append("…")
+                break
+            budget[0] -= 1
+            parts.append(f"{k}: {_display(v[k], level + 1, budget)}")
+        return "{" + ", ".join(parts) + "}"
     if t is list or t is tuple:
-        return "[" + ", ".join(display_value(x) for x in v) + "]"
+        if level > _DISPLAY_MAX_LEVELS:
+            return "[…]"
+        parts = []
+        for x in v:
+            if budget[0] <= 0:
+                parts.append("…")
+                break
+            budget[0] -= 1
+            parts.append(_display(x, level + 1, budget))
+        return "[" + ", ".join(parts) + "]"
     if t is bytes:
         return f'b"{_b64(v)}"'
     if v is UNSET:
@@ -1151,13 +1410,28 @@ def stringify_value_for_error(v: Any) -> str:
     """A value as the JS side prints it (npm `convex` stringifyValueForError: `JSON.stringify`
     with bigints as `"5n"` and undefined as `"undefined"`). Used for `ConvexError` messages and the
     "original object" part of conversion errors; tolerant of non-Convex Python objects (their repr).
+    Cut as `display_value` is (64 levels, 10,000 items), so any object prints, even one that
+    contains itself; lone surrogates print as `\\ud800`, as JSON.stringify writes them.
 
     >>> stringify_value_for_error({"code": 42.0, "n": Int64(5), "ok": True})
     '{"code":42,"n":"5n","ok":true}'
     """
+    return _safe_text(_stringify(v, 1, [_DISPLAY_MAX_ITEMS]))
+
+
+def _json_str(s: str) -> str:
+    try:
+        return orjson.dumps(s).decode("utf-8")
+    except orjson.JSONEncodeError:  # lone surrogates: the caller escapes them
+        import json
+
+        return json.dumps(s, ensure_ascii=False)
+
+
+def _stringify(v: Any, level: int, budget: list[int]) -> str:
     t = type(v)
     if t is str or isinstance(v, str):
-        return orjson.dumps(str(v)).decode("utf-8")
+        return _json_str(str(v))
     if v is None:
         return "null"
     if t is bool:
@@ -1172,13 +1446,29 @@ def stringify_value_for_error(v: Any) -> str:
     if v is UNSET:
         return '"undefined"'
     if t is dict or isinstance(v, Mapping):
-        return "{" + ",".join(
-            f"{orjson.dumps(str(k)).decode('utf-8')}:{stringify_value_for_error(x)}"
-            for k, x in v.items()
-            if x is not UNSET
-        ) + "}"
+        if level > _DISPLAY_MAX_LEVELS:
+            return "{…}"
+        parts = []
+        for k, x in v.items():
+            if x is UNSET:
+                continue
+            if budget[0] <= 0:
+                parts.append("…")
+                break
+            budget[0] -= 1
+            parts.append(f"{_json_str(str(k))}:{_stringify(x, level + 1, budget)}")
+        return "{" + ",".join(parts) + "}"
     if t is list or t is tuple:
-        return "[" + ",".join("null" if x is UNSET else stringify_value_for_error(x) for x in v) + "]"
+        if level > _DISPLAY_MAX_LEVELS:
+            return "[…]"
+        parts = []
+        for x in v:
+            if budget[0] <= 0:
+                parts.append("…")
+                break
+            budget[0] -= 1
+            parts.append("null" if x is UNSET else _stringify(x, level + 1, budget))
+        return "[" + ",".join(parts) + "]"
     if isinstance(v, (bytes, bytearray, memoryview)):
         return "{}"  # JSON.stringify(ArrayBuffer)
     return repr(v)

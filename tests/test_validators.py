@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from convex_lab import ids
+from convex_lab.errors import DocumentTooLarge
 from convex_lab.validators import (
     ObjectValidator,
     ValidationMismatch,
@@ -226,6 +227,103 @@ def test_coerce_applies_the_rule_without_validating():
     o = v.object({"n": v.int64()})
     same(o.coerce({"n": 1, "extra": 2}), {"n": Int64(1), "extra": 2.0})
     same(v.string().coerce(5), 5.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Values that are not Convex values: lone surrogates, nesting past 64, reference cycles
+
+_LONE = "is not valid Unicode: it contains a lone surrogate (U+D800). Convex strings must be valid UTF-8."
+
+
+@pytest.mark.parametrize(
+    "validator, raw, path",
+    [
+        (v.string(), "\ud800", ""),
+        (v.id("users"), "\ud800", ""),
+        (v.literal("x"), "\ud800", ""),
+        (v.any(), {"a": ["\ud800"]}, ".a[0]"),
+        (v.array(v.string()), ["ok", "\ud800"], "[1]"),
+        (v.object({"a": v.object({"b": v.string()})}), {"a": {"b": "\ud800"}}, ".a.b"),
+        (v.record(v.string(), v.string()), {"k": "\ud800"}, ".k"),
+        (v.union(v.null(), v.array(v.string())), ["\ud800"], "[0]"),
+        # Validators with an int64 inside convert field by field (the int rule).
+        (v.object({"n": v.int64(), "s": v.optional(v.string())}), {"n": 1, "s": "\ud800"}, ".s"),
+        (v.array(v.union(v.int64(), v.string())), [1, "\ud800"], "[1]"),
+        (v.record(v.string(), v.union(v.int64(), v.string())), {"k": "\ud800"}, ".k"),
+        (v.union(v.int64(), v.literal("x")), "\ud800", ""),
+    ],
+)
+def test_lone_surrogates_are_a_mismatch_naming_the_path(validator, raw, path):
+    message = mismatch(validator, raw)
+    message.encode("utf-8")  # the message itself is valid UTF-8
+    expected = f'String "\\ud800" {_LONE}'
+    assert message == (f"{expected}\nPath: {path}" if path else expected)
+    assert mismatch(validator, raw, ".args").endswith(f"\nPath: .args{path}")
+    with pytest.raises(ValueError, match="lone surrogate"):
+        validator.coerce(raw)  # the conversion alone raises values' plain error
+
+
+def test_lone_surrogate_literal_is_refused_and_valid_text_passes():
+    with pytest.raises(ValueError, match=r"lone surrogate \(U\+DFFF\)"):
+        v.literal("a\udfff")
+    assert v.object({"s": v.string(), "n": v.int64()}).convert({"s": "héllo 😀\n", "n": 1}) == {
+        "s": "héllo 😀\n",
+        "n": Int64(1),
+    }
+
+
+def test_lone_surrogate_in_a_field_name_gives_a_printable_message():
+    message = mismatch(v.object({"a": v.string()}), {"a": "x", "\ud800": 1.0})
+    message.encode("utf-8")
+    assert message.startswith("Object contains extra field `\\ud800` that is not in the validator.")
+    with pytest.raises(ValueError) as e:
+        v.object({"\ud800": v.string()})
+    assert "Invalid field name `\\ud800`" in str(e.value).encode("utf-8").decode("utf-8")
+
+
+def _nest(levels, leaf=1):
+    out = leaf
+    for _ in range(levels):
+        out = [out]
+    return out
+
+
+@pytest.mark.parametrize(
+    "validator, wrap, top",
+    [
+        (v.any(), lambda x: x, 0),
+        (v.array(v.any()), lambda x: x, 0),
+        (v.array(v.array(v.int64())), lambda x: x, 0),  # converted by the validators themselves
+        (v.object({"n": v.int64(), "rest": v.any()}), lambda x: {"n": 1, "rest": x}, 1),
+        (v.record(v.string(), v.array(v.int64())), lambda x: {"k": x}, 1),
+    ],
+)
+def test_nesting_past_64_raises_convex_error_with_the_path(validator, wrap, top):
+    validator.coerce(wrap(_nest(63 - top, leaf=[])))  # 64 levels in all: converts
+    for levels in (65 - top, 5000):
+        with pytest.raises(DocumentTooLarge) as e:
+            validator.convert(wrap(_nest(levels - 1, leaf=[])), ".args")
+        too_nested = "Value is too nested (nested 65 levels deep > maximum nesting 64)"
+        assert str(e.value).startswith(f"{too_nested} (present at path .args")
+        assert str(e.value).endswith("[0][0]…)")
+
+
+def test_a_value_containing_itself_is_reported_as_a_cycle():
+    a = []
+    a.append(a)
+    d = {"x": 1}
+    d["self"] = d
+    cycle = "The value contains itself (a reference cycle at path {}); Convex values must be trees (JSON-like)."
+    for validator, raw, path in [
+        (v.any(), a, "[0]"),
+        (v.array(v.any()), a, "[0]"),
+        (v.any(), d, ".self"),
+        (v.object({"n": v.int64(), "rest": v.any()}), {"n": 1, "rest": d}, ".rest.self"),
+        (v.array(v.union(v.int64(), v.array(v.any()))), [a], "[0][0]"),
+    ]:
+        with pytest.raises(ValueError) as e:
+            validator.convert(raw)
+        assert str(e.value) == cycle.format(path)
 
 
 # --------------------------------------------------------------------------------------------

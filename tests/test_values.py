@@ -178,6 +178,150 @@ def test_convex_value_rejects_undefined_in_arrays_and_non_string_keys():
     assert str(e.value) == "Convex object keys must be strings, found 1 (present at path .d)"
 
 
+# ---------------------------------------------------------------------------- invalid Unicode
+
+
+def _utf8(text):
+    """`text`, after checking that it encodes as UTF-8 (a message with a lone surrogate cannot)."""
+    text.encode("utf-8")
+    return text
+
+
+@pytest.mark.parametrize(
+    "raw, path, code",
+    [
+        ("\ud800", "", "D800"),
+        ({"s": "\ud800"}, ".s", "D800"),
+        ({"a": {"b": ["ok", "a\udfffb"]}}, ".a.b[1]", "DFFF"),
+        (["é", ("x\udc00",)], "[1][0]", "DC00"),
+        ({"n": np.str_("\udbff")}, ".n", "DBFF"),
+        ({"line": "é\nx\ud800"}, ".line", "D800"),  # not printable: the encode check decides
+    ],
+)
+def test_convex_value_refuses_strings_with_lone_surrogates(raw, path, code):
+    with pytest.raises(ValueError) as e:
+        convex_value(raw)
+    message = _utf8(str(e.value))
+    assert f"is not valid Unicode: it contains a lone surrogate (U+{code}). Convex strings must be" in message
+    assert (f" (present at path {path}) " in message) == bool(path)
+    assert e.value.path == path
+
+
+def test_lone_surrogate_message_shows_the_string_escaped_and_the_path():
+    with pytest.raises(ValueError) as e:
+        convex_value({"s": "a\udfffb"}, path=".args")
+    assert str(e.value) == (
+        'String "a\\udfffb" (present at path .args.s) is not valid Unicode: it contains a lone '
+        "surrogate (U+DFFF). Convex strings must be valid UTF-8."
+    )
+    with pytest.raises(ValueError) as e:
+        convex_value("\ud800")
+    assert str(e.value).startswith('String "\\ud800" is not valid Unicode')
+    with pytest.raises(ValueError) as e:
+        convex_value(["x" * 100_000 + "\ud800" + "y" * 100_000])
+    assert len(str(e.value)) < 300 and '"…xxxx' in str(e.value) and 'yyyy…"' in str(e.value)
+
+
+def test_valid_non_ascii_strings_still_convert():
+    for s in ("héllo", "😀", "日本語", "tab\tand é", "\u2028", "\U0010ffff"):
+        assert convex_value({"s": s}) == {"s": s} and convex_value([s]) == [s] and convex_value(s) == s
+
+
+def test_lone_surrogates_are_refused_when_decoding_json():
+    with pytest.raises(ValueError, match=r"present at path \.a\[0\]\) is not valid Unicode.*U\+D800"):
+        from_convex_json(json.loads('{"a": ["\\ud800"]}'))  # json.loads lets it through
+    with pytest.raises(ValueError, match=r"present at path \.s\) is not valid Unicode.*U\+DC00"):
+        from_export_json(json.loads('{"s": "x\\udc00"}'))
+    with pytest.raises(ValueError, match="surrogate"):
+        loads_export('{"s": "\\ud800"}')  # orjson refuses these itself
+    assert from_convex_json(json.loads('"\\ud83d\\ude00"')) == "😀"  # a pair is one code point
+    with pytest.raises(ValueError) as e:
+        from_convex_json(json.loads('{"\\ud800": 1}'))
+    assert "Field name \\ud800 has invalid character '\\ud800'" in _utf8(str(e.value))
+
+
+def test_a_lone_surrogate_in_a_field_name_gets_a_printable_error():
+    # Field names are checked by the document and value limits (printable ASCII only).
+    doc = convex_value({"a": {"\ud800": 1.0}})
+    for check in (check_document, check_value_limits):
+        with pytest.raises(ValueError) as e:
+            check(doc)
+        assert _utf8(str(e.value)) == (
+            "Field name \\ud800 has invalid character '\\ud800': Field names can only contain "
+            "non-control ASCII characters (present at path .a.\\ud800)"
+        )
+    with pytest.raises(ValueError) as e:
+        check_document({"_x\ud800": 1.0})  # top-level names pass the same check first
+    assert _utf8(str(e.value)).startswith("Field name _x\\ud800 has invalid character '\\ud800'")
+    with pytest.raises(TypeError) as e:
+        convex_value({"\ud800": {1, 2}})
+    assert "(present at path .\\ud800 in original object {\"\\ud800\":{1, 2}})" in _utf8(str(e.value))
+
+
+def test_messages_print_lone_surrogates_escaped():
+    assert display_value({"\ud800": "x\udfff"}) == '{\\ud800: "x\\udfff"}'
+    assert stringify_value_for_error({"\ud800": ["x\udfff"]}) == '{"\\ud800":["x\\udfff"]}'
+
+
+# ---------------------------------------------------------------------------- nesting and cycles
+
+
+def test_convex_value_stops_past_nesting_64_with_the_path():
+    assert same(convex_value(_nest(64)), _nest(64))
+    too_nested = "Value is too nested (nested 65 levels deep > maximum nesting 64)"
+    with pytest.raises(DocumentTooLarge) as e:
+        convex_value(_nest(65))
+    assert str(e.value) == f"{too_nested} (present at path [0][0][0][0][0][0][0][0][0][0]…)"
+    assert e.value.path == "[0]" * 64
+    with pytest.raises(DocumentTooLarge) as e:
+        convex_value({"a": {"b": _nest(5000)}}, path=".args")  # a RecursionError before
+    assert str(e.value) == f"{too_nested} (present at path .args.a.b[0][0][0][0][0][0][0][0]…)"
+    with pytest.raises(DocumentTooLarge, match="present at path .x"):
+        convex_value({"x": _nest(3)}, level=63)  # `level`: where the value sits in a larger one
+
+
+def test_convex_value_reports_a_value_that_contains_itself():
+    a = []
+    a.append(a)
+    with pytest.raises(ValueError) as e:
+        convex_value(a)
+    assert str(e.value) == (
+        "The value contains itself (a reference cycle at path [0]); Convex values must be trees (JSON-like)."
+    )
+    d = {"a": [None]}
+    d["a"][0] = d
+    with pytest.raises(ValueError, match=r"reference cycle at path \.a\[0\]\)"):
+        convex_value(d)
+    inner = {"x": 1.0}
+    inner["self"] = inner
+    with pytest.raises(ValueError, match=r"reference cycle at path \.k\[0\]\.self\)"):
+        convex_value({"k": [inner]})
+    t = ([],)
+    t[0].append(t)
+    with pytest.raises(ValueError, match=r"reference cycle at path \[0\]\[0\]\)"):
+        convex_value(t)
+    shared = [1.0]  # the same object twice, but not inside itself: a tree once copied
+    out = convex_value({"a": shared, "b": [shared]})
+    assert out == {"a": [1.0], "b": [[1.0]]} and out["a"] is not out["b"][0]
+
+
+def test_error_messages_print_self_containing_deep_and_huge_values():
+    a = []
+    a.append(a)
+    d = {}
+    d["self"] = d
+    when = datetime.datetime(2024, 1, 2)
+    for shown in (display_value(a), stringify_value_for_error(a), display_value(_nest(5000)),
+                  stringify_value_for_error(d)):
+        assert "…" in shown and len(shown) < 1000
+    with pytest.raises(TypeError) as e:  # the original object is printed, cut where it loops
+        convex_value({"when": when, "loop": d})
+    assert '"loop":{"self":{"self":' in str(e.value) and "…" in str(e.value)
+    wide = [1.0] * 20_000
+    assert display_value(wide).endswith(", 1.0, …]") and stringify_value_for_error(wide).endswith(",1,…]")
+    assert display_value(_nest(64)) == "[" * 64 + "1.0" + "]" * 64  # a real value prints whole
+
+
 @given(values)
 def test_convex_value_is_identity_on_internal_values(v):
     assert same(convex_value(v), v)
@@ -433,6 +577,9 @@ def test_check_document_lengths_and_size():
     with pytest.raises(DocumentTooLarge) as e:
         check_document({"big": "x" * 1_100_000})
     assert str(e.value) == "Value is too large (1.05 MiB > maximum size 1 MiB)"
+    with pytest.raises(DocumentTooLarge) as e:  # both sizes print as "1 MiB": add the byte counts
+        check_document({"big": "x" * (1 << 20)})
+    assert str(e.value) == "Value is too large (1 MiB > maximum size 1 MiB: 1,048,584 bytes > 1,048,576 bytes)"
     check_document({"ok": "x" * 1_000_000})
     with pytest.raises(ValueError):
         check_document(["not", "an", "object"])
@@ -445,6 +592,9 @@ def test_check_value_limits():
         check_value_limits(_nest(65))
     with pytest.raises(DocumentTooLarge, match=r"Value is too large \(2\.01 KiB > maximum size 2 KiB\)"):
         check_value_limits({"s": "x" * 2050}, max_size=2048)
+    with pytest.raises(DocumentTooLarge) as e:
+        check_value_limits({"s": "x" * 2046}, max_size=2048)
+    assert str(e.value) == "Value is too large (2 KiB > maximum size 2 KiB: 2,052 bytes > 2,048 bytes)"
     with pytest.raises(DocumentTooLarge, match="Array length is too long"):
         check_value_limits([[0.0] * 9000])
     with pytest.raises(ValueError, match="reserved"):

@@ -218,8 +218,8 @@ class Database:
         """
         self.check_open()
         job = _Job(fn, limits or self.limits, now_ms)
-        with armed():
-            try:
+        try:  # everything up to the return: a Ctrl-C anywhere in it is settled by `_interrupted`
+            with armed():
                 if self.persistence is None:
                     with self.lock:
                         self.check_open()
@@ -235,11 +235,12 @@ class Database:
                                 self._refuse(group)
                             else:
                                 self._run_group(group)
-            except BaseException as exc:  # noqa: BLE001 - Ctrl-C while waiting, leading or after the commit
-                self._interrupted(job, exc)
-        if job.error is not None:
-            raise job.error
-        return job.result, job.txn, job.commit  # type: ignore[return-value]
+                if job.error is not None:
+                    raise job.error
+                return job.result, job.txn, job.commit  # type: ignore[return-value]
+        except BaseException as exc:  # noqa: BLE001 - the job's error, or Ctrl-C while waiting, leading or after the commit
+            self._interrupted(job, exc)
+            raise  # pragma: no cover - _interrupted always raises
 
     def _take_queue(self) -> list[_Job]:
         with self._queue_lock:
@@ -291,6 +292,7 @@ class Database:
         commits: list[Commit] = []
         committers: list[_Job] = []  # the job of each commit
         persistence = self.persistence
+        past_commit_point = False
         try:
             for job in jobs:
                 with self._queue_lock:
@@ -326,28 +328,37 @@ class Database:
                     persistence.prepare_commits(commits)  # interruptible: nothing is durable before COMMIT
                 except Exception as exc:  # noqa: BLE001 - nothing staged: the group fails below
                     prepare_error = exc
-        except BaseException as exc:  # noqa: BLE001 - Ctrl-C on this thread before the commit point
+            with DEFERRED:  # the commit point: from here the group finishes whole
+                past_commit_point = True
+                self._finish_group(jobs, ran, commits, committers, prepare_error, ts_before, ct_before)
+        except BaseException as exc:  # noqa: BLE001 - Ctrl-C on this thread
+            if past_commit_point:
+                raise  # a Ctrl-C that waited for the group to finish: run_mutation reports it
             self._abandon(jobs, exc, ts_before, ct_before)
             raise
-        with DEFERRED:  # the commit point: from here the group finishes whole
-            if prepare_error is not None:
-                commits = self._durability_failed(ran, commits, prepare_error, ts_before, ct_before, False)
-            elif commits and persistence is not None:
+
+    def _finish_group(self, jobs: list[_Job], ran: list[_Job], commits: list[Commit], committers: list[_Job],
+                      prepare_error: Exception | None, ts_before: int, ct_before: float) -> None:
+        # Inside the commit point's DEFERRED section: make the group durable, tell the listeners.
+        persistence = self.persistence
+        if prepare_error is not None:
+            commits = self._durability_failed(ran, commits, prepare_error, ts_before, ct_before, False)
+        elif commits and persistence is not None:
+            try:
+                persistence.commit_prepared()
+            except Exception as exc:  # noqa: BLE001 - did it reach the file? ask before telling anyone
+                present = persistence.confirm_commits(commits)
+                commits = self._durability_failed(ran, commits, exc, ts_before, ct_before, present)
+        for job, commit in zip(committers, commits):  # empty when the durable write failed
+            job.commit = commit
+        for commit in commits:
+            for listener in self.listeners:
                 try:
-                    persistence.commit_prepared()
-                except Exception as exc:  # noqa: BLE001 - did it reach the file? ask before telling anyone
-                    present = persistence.confirm_commits(commits)
-                    commits = self._durability_failed(ran, commits, exc, ts_before, ct_before, present)
-            for job, commit in zip(committers, commits):  # empty when the durable write failed
-                job.commit = commit
-            for commit in commits:
-                for listener in self.listeners:
-                    try:
-                        listener(commit)
-                    except Exception:  # noqa: BLE001 - the commit stands; a listener's bug must not undo it
-                        log.exception("convex_lab: a commit listener failed on commit %s", commit.ts)
-            for job in jobs:
-                job.done = True
+                    listener(commit)
+                except Exception:  # noqa: BLE001 - the commit stands; a listener's bug must not undo it
+                    log.exception("convex_lab: a commit listener failed on commit %s", commit.ts)
+        for job in jobs:
+            job.done = True
 
     def _abandon(self, jobs: list[_Job], exc: BaseException, ts_before: int, ct_before: float) -> None:
         """Undo a group interrupted before its commit point (see `_run_group`)."""

@@ -226,24 +226,19 @@ class Persistence:
         if self.memory:
             raise RuntimeError("write_commits is for file-backed databases; an in-memory app uses mirror().")
         batch = _Batch(commits)
-        self._lock.acquire()
+        with DEFERRED:  # held and staged together: abort_prepared can always undo both
+            self._lock.acquire()
+            self._staged = batch
         try:
             con = self._open_con()
             if batch.single_statement:
-                self._staged = batch
                 return
             con.execute("BEGIN")
-            try:
-                self._write_batch_in_txn(con, batch, materialise=batch.count >= BULK_ROWS or bool(batch.bulk))
-                if batch.has_extras:
-                    self._write_commit_extras(con, commits, batch.last_ts)
-            except BaseException:
-                with DEFERRED:
-                    _rollback(con)
-                raise
-            self._staged = batch
+            self._write_batch_in_txn(con, batch, materialise=batch.count >= BULK_ROWS or bool(batch.bulk))
+            if batch.has_extras:
+                self._write_commit_extras(con, commits, batch.last_ts)
         except BaseException:
-            self._lock.release()
+            self.abort_prepared()
             raise
 
     def commit_prepared(self) -> None:
@@ -279,14 +274,13 @@ class Persistence:
         _release_arrow_memory(batch.count)
 
     def abort_prepared(self) -> None:
-        """Drop the staged group, if this thread staged one (rolls its transaction back)."""
-        batch = self._staged
-        if batch is None or not self._lock._is_owned():  # type: ignore[attr-defined]
-            return
+        """Drop the staged group, if this thread staged one (rolls back any transaction it began).
+        Idempotent."""
         with DEFERRED:
+            if self._staged is None or not self._lock._is_owned():  # type: ignore[attr-defined]
+                return
             self._staged = None
-            if not batch.single_statement:
-                _rollback(self._con)
+            _rollback(self._con)  # a no-op when no transaction is open
             self._lock.release()
 
     def confirm_commits(self, commits: list[Any]) -> bool | None:
@@ -388,17 +382,12 @@ class Persistence:
         con.execute("BEGIN")
         try:
             self._materialise_in_txn(con, rows)
-        except BaseException:
-            with DEFERRED:
-                _rollback(con)
-            raise
-        with DEFERRED:  # COMMIT and forgetting the rows are one step
-            try:
+            with DEFERRED:  # COMMIT and forgetting the rows are one step
                 con.execute("COMMIT")
-            except BaseException:
-                _rollback(con)
-                raise
-            self._pending = self._pending[len(rows):]
+                self._pending = self._pending[len(rows):]
+        except BaseException:
+            _rollback(con)
+            raise
 
     def _materialise_in_txn(self, con: Any, rows: list[_Row]) -> tuple[int, float]:
         """Apply `rows` (in ts order) to `_convex.documents` and advance `materialized_ts`, inside
@@ -461,19 +450,14 @@ class Persistence:
         try:
             self._write_batch_in_txn(con, batch, materialise=True)
             self._write_commit_extras(con, queue, batch.last_ts)
-        except BaseException:
             with DEFERRED:
-                _rollback(con)
-            raise
-        with DEFERRED:
-            try:
                 con.execute("COMMIT")
-            except BaseException:
-                _rollback(con)
-                raise
-            with self._queue_lock:
-                del self._queue[:len(queue)]
-                self._queue_writes = max(0, self._queue_writes - batch.count)
+                with self._queue_lock:
+                    del self._queue[:len(queue)]
+                    self._queue_writes = max(0, self._queue_writes - batch.count)
+        except BaseException:
+            _rollback(con)  # after a COMMIT that went through, a harmless no-op
+            raise
         _release_arrow_memory(batch.count)
 
     def _background_tick(self) -> None:

@@ -550,19 +550,19 @@ class Runtime:
     def _invoke(self, definition: FunctionDef, ctx: Any, args: dict, txn: "Transaction",
                 capture: logmod.Capture, depth: int) -> Any:
         # Runs on whichever thread holds the commit lock (group commit may run another caller's
-        # job), so the capture and frame are set here rather than inherited. They are set inside
-        # the try and put back by value: a Ctrl-C between two lines can never leave them set.
-        previous_frame, previous_capture = _frame.get(), logmod.current_capture.get()
-        try:
-            _frame.set((self, txn, capture, depth))
-            logmod.current_capture.set(capture)
-            result = definition.handler(ctx, **args)
-            if inspect.iscoroutine(result):
-                raise TypeError(f"{definition.path} returned an awaitable: queries and mutations must be plain `def` functions.")
-            return self._convert_result(definition, result)
-        finally:
-            logmod.current_capture.set(previous_capture)
-            _frame.set(previous_frame)
+        # job), so the capture and frame are set here rather than inherited: in a copy of the
+        # context, which they leave with. `Context.run` is C, so no Ctrl-C can land between the
+        # end of the run and putting them back (a `finally` could be cut short).
+        return contextvars.copy_context().run(self._invoke_here, definition, ctx, args, txn, capture, depth)
+
+    def _invoke_here(self, definition: FunctionDef, ctx: Any, args: dict, txn: "Transaction",
+                     capture: logmod.Capture, depth: int) -> Any:
+        _frame.set((self, txn, capture, depth))
+        logmod.current_capture.set(capture)
+        result = definition.handler(ctx, **args)
+        if inspect.iscoroutine(result):
+            raise TypeError(f"{definition.path} returned an awaitable: queries and mutations must be plain `def` functions.")
+        return self._convert_result(definition, result)
 
     def run_nested(self, fn: Any, raw_args: dict, txn: "Transaction", identity: dict | None, depth: int, kind: str) -> Any:
         """`ctx.run_query` / `ctx.run_mutation` inside a query or mutation."""
@@ -587,12 +587,12 @@ class Runtime:
     # -- actions ----------------------------------------------------------------------------
     def _run_sync_action(self, definition: FunctionDef, args: dict, identity: dict | None, capture: logmod.Capture) -> Any:
         ctx = ActionCtx(self, identity, False, capture)
-        previous = logmod.current_capture.get()
-        try:
-            logmod.current_capture.set(capture)
+
+        def run() -> Any:
+            logmod.current_capture.set(capture)  # inside a copy of the context: it leaves with it
             return self._convert_result(definition, definition.handler(ctx, **args))
-        finally:
-            logmod.current_capture.set(previous)
+
+        return contextvars.copy_context().run(run)
 
     def start_async_action(self, path: str, raw_args: Any, *, identity: dict | None = None, caller: str = "notebook",
                            allow_internal: bool = True, parent_capture: logmod.Capture | None = None) -> Future:

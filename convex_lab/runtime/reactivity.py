@@ -21,14 +21,13 @@ Responsibilities:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import sys
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from ..engine.store import doc_tail
 from ..engine.subscriptions import SubscriptionIndex
@@ -177,7 +176,11 @@ class Reactor:
         # Guards `live`, `index` and the queue. Taken briefly inside the commit listener (which
         # runs under the commit lock); never held while waiting for the commit lock.
         self._lock = threading.RLock()
-        self._pending: set[tuple] = set()
+        # Live queries to re-run, each with the number of the commit that last touched it. A key
+        # leaves only once delivered (and only if no newer commit touched it meanwhile), so an
+        # interrupted delivery pass leaves the rest for the next one.
+        self._pending: dict[tuple, int] = {}
+        self._generation = 0
         self._reasons: dict[tuple, Rerun] = {}  # why each pending query will re-run
         self._queued = 0  # commits queued so far
         self._done = 0  # commits whose deliveries have finished
@@ -186,8 +189,9 @@ class Reactor:
         self._tasks_posted = 0
         self._tasks_done = 0
         # Held while delivering or running tasks, so callbacks never run concurrently.
+        # Whether the calling thread holds it (`_is_owned`) tells a callback's own commits and
+        # flushes not to wait for a delivery that cannot finish before the callback returns.
         self._delivering = threading.RLock()  # re-entered when a callback subscribes
-        self._delivering_thread: threading.Thread | None = None
         self._closed = False
         self._thread: threading.Thread | None = None
         database.listeners.append(self._on_commit)
@@ -225,25 +229,13 @@ class Reactor:
             if notifier_only:
                 self.call_soon(lambda: self._deliver(subscription, live))
             else:
-                with self._delivery():
+                with self._delivering:
                     self._deliver(subscription, live)
         except BaseException:
             if subscription is not None:
                 self.unsubscribe(subscription)
             raise
         return subscription
-
-    @contextlib.contextmanager
-    def _delivery(self) -> Iterator[None]:
-        """Hold the delivery lock, marked as this thread's (a callback's own commits and flushes
-        then do not wait for a delivery that cannot finish before the callback returns)."""
-        with self._delivering:
-            previous = self._delivering_thread
-            try:  # changed inside the try: a Ctrl-C anywhere here restores it
-                self._delivering_thread = threading.current_thread()
-                yield
-            finally:
-                self._delivering_thread = previous
 
     def unsubscribe(self, subscription: Subscription) -> None:
         with DEFERRED, self._lock:
@@ -255,7 +247,8 @@ class Reactor:
             if not live.subscribers:
                 self.live.pop(live.key, None)
                 self.index.remove(live.key)
-                self._pending.discard(live.key)
+                self._pending.pop(live.key, None)
+                self._reasons.pop(live.key, None)
 
     def describe_reads(self, live: LiveQuery) -> list[str]:
         out = []
@@ -294,30 +287,33 @@ class Reactor:
                 self.index.add(live.key, reads)
 
     def _deliver(self, subscription: Subscription, live: LiveQuery) -> None:
+        """Call the subscriber's callback (or `on_error`) if its last delivery differs. It counts as
+        delivered once the callback has returned (or raised an error, which is logged): a callback
+        cut short by Ctrl-C gets the same result again on the next pass."""
         if not subscription.active:
             return
         if live.error is not None:
             if subscription.error is live.error:
                 return
-            subscription.error = live.error
             try:
                 handler = subscription.on_error or (lambda error: _warn_failed(live.path, error))
                 _call(subscription, handler, live.error)
             except BaseException:  # noqa: BLE001 - a callback must not stop the notifier
                 self._callback_raised("on_error callback", subscription)
+            subscription.error = live.error
             return
         seen = subscription._seen
         if subscription.delivered and subscription.error is None and (
                 seen is live.result or values_equal(seen, live.result)):
             return  # unchanged by Convex equality: nothing to send
         value = copy_value(live.result) if subscription.own_copy else live.result
-        with DEFERRED:
-            subscription._seen, subscription.result = live.result, value
-            subscription.error, subscription.delivered = None, True
+        subscription.result = value
         try:
             _call(subscription, subscription.callback, value)
         except BaseException:  # noqa: BLE001
             self._callback_raised("callback", subscription)
+        with DEFERRED:
+            subscription._seen, subscription.error, subscription.delivered = live.result, None, True
 
     def _callback_raised(self, what: str, subscription: Subscription) -> None:
         """Log a callback's exception (under the subscribing cell). On the notifier even SystemExit
@@ -361,8 +357,16 @@ class Reactor:
                         touched |= hit
             if not touched:
                 return
-            self._pending |= touched
+            self._mark(touched)
         self._queue_delivery()
+
+    def _mark(self, keys: set) -> None:
+        """Queue `keys` for a re-run (with `_lock` held)."""
+        self._generation += 1
+        generation = self._generation
+        pending = self._pending
+        for key in keys:
+            pending[key] = generation
 
     def _function_redefined(self, path: str) -> None:
         """A re-run cell replaced `path`: its live queries re-run with the new code now."""
@@ -374,25 +378,26 @@ class Reactor:
                 reason = Rerun(self.database.last_ts, "", "", path, "redefined")
                 for key in keys:
                     self._reasons[key] = reason
-                self._pending |= keys
+                self._mark(keys)
             self._queue_delivery()
         self._ensure_thread()
         self.wait_for_deliveries()
 
     def _queue_delivery(self) -> None:
         """Count one more batch of `_pending` to deliver, and wake the notifier."""
-        with self._changed:
+        with DEFERRED, self._changed:
             self._queued += 1
             self._changed.notify_all()
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._notifier, name="convex_lab-notifier", daemon=True)
-            self._thread.start()
+            with DEFERRED:  # Thread.start waits on a Python-level Event
+                self._thread = threading.Thread(target=self._notifier, name="convex_lab-notifier", daemon=True)
+                self._thread.start()
 
     def call_soon(self, task: Callable[[], None]) -> None:
         """Run `task` on the notifier thread, in order with deliveries (widgets post their writes here)."""
-        with self._changed:
+        with DEFERRED, self._changed:
             self._tasks.append(task)
             self._tasks_posted += 1
             self._changed.notify_all()
@@ -405,7 +410,7 @@ class Reactor:
                     self._changed.wait()
                 if self._closed:
                     return
-            with self._delivery():
+            with self._delivering:
                 self._run_tasks()
                 self._deliver_pending()
 
@@ -424,47 +429,37 @@ class Reactor:
                 self._changed.notify_all()
 
     def _deliver_pending(self) -> None:
-        """Re-run each touched query once, at the newest commit, then deliver changes. Hold `_delivering`."""
-        with self._changed:
+        """Re-run each touched query once, at the newest commit, then deliver changes. Hold
+        `_delivering`. A query stays queued until its subscribers have it: a Ctrl-C at any point
+        (on the main thread) leaves it, and the rest, for the notifier's next pass."""
+        with DEFERRED, self._changed:
             target = self._queued
             if self._done >= target:
                 return
         on_notifier = threading.current_thread() is self._thread
-        keys: list[tuple] = []
-        reasons: dict[tuple, Rerun] = {}
-        finished = 0
-        try:
-            with DEFERRED, self._lock:  # taken off the queue inside the try: the finally hands back
-                keys, self._pending = list(self._pending), set()
-                reasons, self._reasons = self._reasons, {}
-            for key in keys:
-                live = self.live.get(key)
-                if live is not None:
-                    if key in reasons:
-                        live.reasons.append(reasons[key])
-                    with self.database.lock:
-                        self._run(live)
-                    for subscription in list(live.subscribers):
-                        if subscription.notifier_only and not on_notifier:
-                            # A widget that subscribed meanwhile: its writes stay on the notifier.
-                            self.call_soon(lambda s=subscription, q=live: self._deliver(s, q))
-                        else:
-                            self._deliver(subscription, live)
-                finished += 1
-        finally:
-            with DEFERRED:
-                if finished < len(keys):
-                    # Interrupted (Ctrl-C on the main thread): hand the rest, the interrupted one
-                    # included, back to the notifier instead of losing them.
-                    with self._lock:
-                        self._pending.update(keys[finished:])
-                        for key in keys[finished:]:
-                            if key in reasons:
-                                self._reasons.setdefault(key, reasons[key])
-                with self._changed:
-                    if finished == len(keys):
-                        self._done = max(self._done, target)
-                    self._changed.notify_all()
+        with self._lock:
+            batch = list(self._pending.items())
+        for key, generation in batch:
+            live = self.live.get(key)
+            if live is not None:
+                reason = self._reasons.get(key)
+                if reason is not None and (not live.reasons or live.reasons[-1] is not reason):
+                    live.reasons.append(reason)
+                with self.database.lock:
+                    self._run(live)
+                for subscription in list(live.subscribers):
+                    if subscription.notifier_only and not on_notifier:
+                        # A widget that subscribed meanwhile: its writes stay on the notifier.
+                        self.call_soon(lambda s=subscription, q=live: self._deliver(s, q))
+                    else:
+                        self._deliver(subscription, live)
+            with DEFERRED, self._lock:
+                if self._pending.get(key) == generation:  # not touched again since: done with it
+                    del self._pending[key]
+                    self._reasons.pop(key, None)
+        with DEFERRED, self._changed:
+            self._done = max(self._done, target)
+            self._changed.notify_all()
 
     def _inline_allowed(self) -> bool:
         """Whether the calling thread may deliver the pending commits itself (no widget among them)."""
@@ -480,9 +475,9 @@ class Reactor:
 
         Not on the notifier, nor inside a callback (the nested commit is delivered after it)."""
         current = threading.current_thread()
-        if current is self._thread or current is self._delivering_thread:
+        if current is self._thread or self._delivering._is_owned():  # type: ignore[attr-defined]
             return
-        with self._changed:
+        with DEFERRED, self._changed:
             target, tasks = self._queued, self._tasks_posted
             if self._done >= target and self._tasks_done >= tasks:
                 return
@@ -490,20 +485,15 @@ class Reactor:
         # cells and scripts call mutations, may deliver its own when nothing else is in flight.
         inline = current is threading.main_thread() and self._done < target and self._inline_allowed()
         if inline:
-            acquired = False
-            try:
-                with DEFERRED:  # acquired and noted together: the finally always releases
-                    acquired = self._delivering.acquire(blocking=False)
-                if acquired:
-                    self._delivering_thread = current
-                    self._deliver_pending()
-            finally:
-                if acquired:
-                    self._delivering_thread = None
-                    self._delivering.release()
-        with self._changed:
-            while (self._done < target or self._tasks_done < tasks) and not self._closed:
-                self._changed.wait()
+            with self._delivering:  # a C lock's `with` releases even on a Ctrl-C
+                self._deliver_pending()
+        while True:
+            # `threading.Condition` is Python code: a Ctrl-C inside it could leave its lock held.
+            # So each wait is a DEFERRED step, short enough (0.1 s) that Ctrl-C still stops a flush.
+            with DEFERRED, self._changed:
+                if (self._done >= target and self._tasks_done >= tasks) or self._closed:
+                    return
+                self._changed.wait(0.1)
 
     flush = wait_for_deliveries
 
@@ -518,7 +508,7 @@ class Reactor:
                 if subscription.notifier_only:
                     self.call_soon(lambda s=subscription: self._tell(s, error))
                 else:
-                    with self._delivery():
+                    with self._delivering:
                         self._tell(subscription, error)
             if any(s.notifier_only for s in told):
                 self.wait_for_deliveries()
@@ -529,6 +519,27 @@ class Reactor:
             self._changed.notify_all()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
+
+    def _check(self) -> None:
+        """Assert the live-query bookkeeping's invariants (for tests): the registry and the read-set
+        index agree, every live query has active subscribers, and nothing is counted twice."""
+        assert self._delivering.acquire(timeout=5), "the delivery lock was left held"
+        self._delivering.release()
+        with self._lock:
+            self.index._check()
+            for key, live in self.live.items():
+                assert live.key == key
+                assert live.subscribers, key
+                assert all(s.active and s._live is live for s in live.subscribers), key
+            assert set(self.index._owned) <= set(self.live)
+            assert set(self._pending) <= set(self.live), set(self._pending) - set(self.live)
+            assert set(self._reasons) <= set(self.live)
+        assert self._changed.acquire(timeout=5), "the reactor's condition lock was left held"
+        try:
+            assert self._done <= self._queued
+            assert self._tasks_done <= self._tasks_posted
+        finally:
+            self._changed.release()
 
     def _tell(self, subscription: Subscription, error: BaseException) -> None:
         subscription.error = error
