@@ -309,9 +309,7 @@ def _commit_import(db: Database, table_name: str, converted: "list[dict] | Colum
     `[ids, ts]` as soon as the commit is durable."""
     if not len(converted):
         return []
-    ids, _, commit = db.run_mutation(
+    return db.run_mutation(
         lambda txn: txn.insert_many(table_name, converted, field_sizes, all_flat=field_sizes is not None),
-        limits=UNLIMITED,
-    )
-    committed += [ids, commit.ts if commit is not None else None]
-    return ids
+        limits=UNLIMITED, record=committed,
+    )[0]

@@ -11,6 +11,7 @@ contextlib).
 
 from __future__ import annotations
 
+import dis
 import os
 import sys
 from dataclasses import dataclass, field
@@ -28,27 +29,54 @@ TRACED_ROOTS = tuple(
 ) + (os.path.abspath(threading.__file__), os.path.abspath(contextlib.__file__))
 
 
+# Instructions at whose end CPython checks for pending signals (3.10 and 3.11+ names).
+_CHECKED_AFTER = frozenset(dis.opmap[name] for name in (
+    "CALL", "CALL_FUNCTION", "CALL_FUNCTION_KW", "CALL_FUNCTION_EX", "CALL_METHOD", "JUMP_BACKWARD",
+    "JUMP_ABSOLUTE") if name in dis.opmap)
+
+
 def traced(filename: str) -> bool:
     return filename.startswith(TRACED_ROOTS)
 
 
 class Injector:
-    """Counts traced lines; the first time line `target` (a `(file, line)` pair) runs, it delivers
-    a simulated SIGINT there. Targeting a line rather than the n-th event keeps a trial aimed at
-    the same place even when thread timing changes which lines run before it."""
+    """Ctrl-C while line `target` (a `(file, line)` pair) runs, the first time it does.
+
+    The simulated signal is handled where CPython would handle a real one: at the next check
+    point, which is a function's start, the end of a call (C or Python) or a backward jump. So
+    from the target line on, the injector watches the frame's instructions and delivers at the
+    first of: a function call starting, the frame returning, or the instruction after a call or a
+    backward jump in that frame. `record=True` collects every traced line instead.
+    """
 
     def __init__(self, target: tuple[str, int] | None = None, record: bool = False) -> None:
         self.target = target
         self.count = 0
-        self.fired_at: tuple[str, int] | None = None
+        self.fired_at: tuple[str, int] | None = None  # the target line, once reached
         self.points: list[tuple[str, int]] | None = [] if record else None
+        self._waiting: Any = None  # the frame whose next check point delivers the signal
+        self._previous_op = -1
+        self._done = False
 
     def _global(self, frame, event, arg):
-        if event == "call" and traced(frame.f_code.co_filename):
+        if self._waiting is not None and event == "call":
+            self._deliver(frame)  # a function's start (RESUME) is a check point
+        if not self._done and event == "call" and traced(frame.f_code.co_filename):
             return self._local
         return None
 
     def _local(self, frame, event, arg):
+        if self._done:
+            return None
+        if self._waiting is not None:
+            if event == "return":
+                self._deliver(frame)  # the caller's call ends: a check point there
+            elif event == "opcode" and frame is self._waiting:
+                op = frame.f_code.co_code[frame.f_lasti]
+                if self._previous_op in _CHECKED_AFTER:
+                    self._deliver(frame)
+                self._previous_op = op
+            return self._local
         if event != "line":
             return self._local
         self.count += 1
@@ -56,12 +84,19 @@ class Injector:
         if self.points is not None:
             self.points.append(point)
         if point == self.target:
-            self.target = None
             self.fired_at = point
-            handler = _signal.getsignal(_signal.SIGINT)
-            if callable(handler):
-                handler(_signal.SIGINT, frame)  # raises KeyboardInterrupt unless deferred
+            self._waiting = frame
+            frame.f_trace_opcodes = True
         return self._local
+
+    def _deliver(self, frame) -> None:
+        if self._waiting is not None:
+            self._waiting.f_trace_opcodes = False
+        self._waiting = None
+        self._done = True
+        handler = _signal.getsignal(_signal.SIGINT)
+        if callable(handler):
+            handler(_signal.SIGINT, frame)  # raises KeyboardInterrupt unless deferred
 
     def run(self, operation: Callable[[], Any]) -> Any:
         sys.settrace(self._global)
@@ -76,15 +111,40 @@ def distinct_lines(points: list[tuple[str, int]]) -> list[tuple[str, int]]:
     return list(dict.fromkeys(points))
 
 
+# The thin API layer: functions that only pass a call on to the engine and hand back its result.
+# A Ctrl-C handled in one of these frames came before the engine started or after it had returned
+# its result (at the end of their one call), exactly as one handled in the user's own frame.
+API_FRAMES = frozenset({
+    ("app.py", "set_schema"), ("app.py", "import_rows"), ("app.py", "run"), ("app.py", "run_mutation"),
+    ("app.py", "run_query"), ("app.py", "subscribe"), ("app.py", "sql"),
+    ("functions.py", "__call__"), ("functions.py", "call"),
+})
+
+
 @dataclass
 class Outcome:
-    """How an interrupted call ended: "returned", "committed" (InterruptedAfterCommit) or
-    "interrupted" (a plain KeyboardInterrupt: nothing may have been applied)."""
+    """How an interrupted call ended: "returned", "committed" (InterruptedAfterCommit),
+    "interrupted" (a plain KeyboardInterrupt raised inside the engine: nothing may have been
+    applied), or "around" (a plain KeyboardInterrupt handled in the thin API layer or the caller,
+    before the engine started or after it returned: either state is right)."""
 
     kind: str
     value: Any = None
     error: BaseException | None = None
     where: tuple[str, int] | None = None
+
+
+def _raised_in(exc: BaseException) -> tuple[str, str] | None:
+    """(file name, function) of the innermost frame the exception passed through, the harness's
+    own frames left out."""
+    tb = exc.__traceback__
+    found = None
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if not code.co_filename.endswith("interrupt_harness.py"):
+            found = (os.path.basename(code.co_filename), code.co_name)
+        tb = tb.tb_next
+    return found
 
 
 def call_with_interrupt(operation: Callable[[], Any], target: tuple[str, int] | None) -> Outcome:
@@ -94,7 +154,9 @@ def call_with_interrupt(operation: Callable[[], Any], target: tuple[str, int] | 
     except convex_lab.InterruptedAfterCommit as exc:
         return Outcome("committed", exc.result, exc, injector.fired_at)
     except KeyboardInterrupt as exc:
-        return Outcome("interrupted", None, exc, injector.fired_at)
+        origin = _raised_in(exc)
+        inside = origin is not None and origin[0] != "test_interrupts.py" and origin not in API_FRAMES
+        return Outcome("interrupted" if inside else "around", None, exc, injector.fired_at)
     return Outcome("returned", value, None, injector.fired_at)
 
 

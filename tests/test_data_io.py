@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from convex_lab import Int64, define_schema, define_table, v
-from convex_lab.errors import SchemaValidationError
+from convex_lab import App, Int64, define_schema, define_table, v
+from convex_lab.errors import ConvexSystemError, DocumentTooLarge, InvalidArgument, SchemaValidationError
 from convex_lab.runtime.functions import DatabaseReader
 
 from .conftest import check
@@ -137,3 +137,71 @@ def test_import_progress_bar(memory_app, capsys, frame_input):
     err = capsys.readouterr().err
     assert "import t" in err and "20/20" in err
     assert len(memory_app.table("t")) == 20
+
+
+# -- refused imports leave nothing behind ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("rows", [
+    [{"_id": "x", "a": 1.0}],
+    [{"a": 1.0}, {"_creationTime": 5.0, "a": 2.0}],
+    pd.DataFrame({"_id": ["k1"], "a": [1.0]}),
+    pd.DataFrame({"a": [1.0], "_creationTime": [3.0]}),
+])
+def test_import_refuses_system_fields(app, rows):
+    app.import_rows("t", [{"a": 0.0}])
+    with pytest.raises(InvalidArgument, match="system field|sets itself"):
+        app.import_rows("t", rows)
+    assert len(app.table("t")) == 1
+    check(app)
+
+
+def test_import_refuses_duplicate_dataframe_columns(app):
+    frame = pd.DataFrame([[1.0, 2.0]], columns=["a", "a"])
+    with pytest.raises(ValueError, match="duplicate column names: 'a'"):
+        app.import_rows("t", frame)
+    assert "t" not in app._db.store.tables
+
+
+@pytest.mark.parametrize("rows", [
+    [{"a": "x" * (1 << 20)}],  # over 1 MiB
+    [{"a": 1.0}, {"$b": 2.0}],  # a $ field name
+    [{"a": 1.0}, {"a": "\ud800"}],  # a lone surrogate
+])
+def test_refused_import_creates_no_table(tmp_path, rows):
+    path = tmp_path / "lab.duckdb"
+    with App(path) as app:
+        with pytest.raises((ValueError, TypeError, ConvexSystemError)):
+            app.import_rows("fresh", rows)
+        assert "fresh" not in app._db.store.tables
+        check(app)
+
+        @app.mutation
+        def add(ctx):
+            return ctx.db.insert("fresh", {"a": 1.0})
+
+        add()  # the table is created for real now, and durably
+    with App(path) as again:
+        assert len(again.table("fresh")) == 1
+        assert again.sql("select count(*) as c from fresh")["c"][0] == 1
+
+
+def test_refused_import_into_existing_table_changes_nothing(app):
+    app.import_rows("t", [{"a": float(i)} for i in range(3)])
+    with pytest.raises(DocumentTooLarge, match="1,04[0-9,]+ bytes > 1,048,576 bytes"):
+        app.import_rows("t", [{"a": 9.0}, {"a": "y" * (1 << 20)}])
+    assert len(app.table("t")) == 3
+    assert app.sql("select count(*) as c from t")["c"][0] == 3
+    check(app)
+
+
+def test_lone_surrogate_refused_and_sql_keeps_working(app):
+    @app.mutation
+    def add(ctx, s):
+        return ctx.db.insert("t", {"s": s})
+
+    with pytest.raises(ValueError, match="lone surrogate"):
+        add(s="a\ud800")
+    add(s="fine é")
+    assert app.sql("select s from t")["s"].tolist() == ['"fine é"']  # a JSON column: no schema
+    assert app.sql("select 1 as one")["one"][0] == 1

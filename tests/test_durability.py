@@ -3,6 +3,7 @@ commit, and a failed durable write applies nothing."""
 
 from __future__ import annotations
 
+import _thread
 import math
 import os
 import signal
@@ -10,10 +11,12 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
+import duckdb
 import pytest
 
-from convex_lab import App, Int64, define_schema, define_table, v
+from convex_lab import App, AppClosedError, Int64, InterruptedAfterCommit, define_schema, define_table, interrupts, v
 from convex_lab.errors import DurabilityError
 from convex_lab.runtime.functions import DatabaseReader
 
@@ -165,3 +168,184 @@ def test_failed_durable_write_applies_nothing(tmp_path):
         app._persistence._execute_commit = real
         add(i=3.0)
         assert [d["i"] for d in read_all(app, "t")] == [1.0, 3.0]
+
+
+# -- a COMMIT that raised: the file is asked before anyone is told ----------------------------------
+
+
+def _commit_then_raise(persistence):
+    real = persistence._execute_commit
+
+    def flaky(con, sql, params):
+        real(con, sql, params)  # the group reaches the file...
+        raise duckdb.IOException("IO Error: connection reset while committing")  # ...but the call fails
+
+    return flaky
+
+
+def test_commit_that_raised_but_reached_the_file_stands(tmp_path, caplog):
+    path = tmp_path / "flaky.duckdb"
+    with App(path) as app:
+        @app.mutation
+        def add(ctx, i):
+            return ctx.db.insert("t", {"i": i})
+
+        add(i=1.0)
+        seen = []
+        app.subscribe(_all_t(app), {}, seen.append)
+        app._persistence._execute_commit = _commit_then_raise(app._persistence)
+        new_id = add(i=2.0)  # no DurabilityError: the commit is in the file
+        app.flush()
+        assert [d["i"] for d in read_all(app, "t")] == [1.0, 2.0]
+        assert [d["_id"] for d in seen[-1]][-1] == new_id
+        assert "the commit is in the file; it stands" in caplog.text
+        check(app)
+    with App(path) as again:
+        assert [d["i"] for d in read_all(again, "t")] == [1.0, 2.0]
+
+
+def _all_t(app):
+    @app.query
+    def all_t(ctx):
+        return ctx.db.query("t").collect()
+
+    return all_t
+
+
+def test_commit_that_cannot_be_confirmed_closes_the_app(tmp_path):
+    path = tmp_path / "lost.duckdb"
+    app = App(path)
+
+    @app.mutation
+    def add(ctx, i):
+        return ctx.db.insert("t", {"i": i})
+
+    add(i=1.0)
+    persistence = app._persistence
+    persistence._execute_commit = _commit_then_raise(persistence)
+
+    def unreadable(con, batch):
+        raise duckdb.FatalException("FATAL Error: database has been invalidated")
+
+    persistence._group_in_file = unreadable
+    with pytest.raises(DurabilityError, match="could not be confirmed.*may or may not have been saved"):
+        add(i=2.0)
+    with pytest.raises(AppClosedError, match="could not be read back"):
+        add(i=3.0)
+    with pytest.raises(AppClosedError):
+        app.sql("select 1")
+    app.close()
+    with App(path) as again:  # the file holds exactly what was saved: here, both commits
+        assert [d["i"] for d in read_all(again, "t")] == [1.0, 2.0]
+
+
+# -- Ctrl-C (KeyboardInterrupt in the main thread) ---------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "file"])
+def kind_app(request, tmp_path):
+    app = App() if request.param == "memory" else App(tmp_path / "ctrl_c.duckdb")
+    yield app
+    app.close()
+
+
+def test_ctrl_c_in_a_mutation_applies_nothing(kind_app):
+    app = kind_app
+
+    @app.mutation
+    def slow(ctx):
+        for i in range(50):
+            ctx.db.insert("t", {"i": float(i)})
+        _thread.interrupt_main()  # Ctrl-C lands while the handler still runs
+        for _ in range(1_000_000):
+            pass
+        return "unreachable"
+
+    @app.mutation
+    def add(ctx):
+        return ctx.db.insert("t", {"i": -1.0})
+
+    with pytest.raises(KeyboardInterrupt) as caught:
+        slow()
+    assert not isinstance(caught.value, InterruptedAfterCommit)
+    assert "t" not in app._db.store.tables  # the table it created is gone too
+    add()  # direct calls still work: no "inside a Convex function" flag left behind
+    assert [d["i"] for d in read_all(app, "t")] == [-1.0]
+    assert app.sql("select count(*) as c from t")["c"][0] == 1
+    check(app)
+    interrupts._check()
+
+
+def test_ctrl_c_during_the_commit_waits_and_says_it_committed(kind_app):
+    app = kind_app
+    seen = []
+
+    @app.query
+    def count(ctx):
+        return len(ctx.db.query("t").collect())
+
+    @app.mutation(args={"n": v.int64()})
+    def add(ctx, n):
+        for i in range(n):
+            ctx.db.insert("t", {"i": float(i)})
+        return n
+
+    add(n=1)
+    sub = app.subscribe(count, {}, seen.append)
+    # A listener runs inside the commit point: a Ctrl-C sent from there can only be delivered
+    # once the commit is durable and every listener has run.
+    app._db.listeners.insert(0, lambda commit: _thread.interrupt_main())
+    with pytest.raises(InterruptedAfterCommit) as caught:
+        add(n=30)
+    assert isinstance(caught.value, KeyboardInterrupt)
+    assert caught.value.result == 30 and caught.value.ts > 0
+    assert "notebook:add had already committed" in str(caught.value)
+    del app._db.listeners[0]
+    app.flush()
+    assert sub.result == 31 and seen[-1] == 31  # the live query got the commit
+    assert app.sql("select count(*) as c from t")["c"][0] == 31
+    check(app)
+    interrupts._check()
+
+
+def test_ctrl_c_while_queued_behind_another_thread_withdraws_the_mutation(tmp_path):
+    with App(tmp_path / "queue.duckdb") as app:
+        entered, release = threading.Event(), threading.Event()
+
+        @app.mutation
+        def hold(ctx):
+            ctx.db.insert("t", {"who": "hold"})
+            entered.set()
+            release.wait(10)
+
+        @app.mutation
+        def mine(ctx):
+            return ctx.db.insert("t", {"who": "mine"})
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        entered.wait(10)
+
+        def interrupt_then_release():
+            while not app._db._queue:  # until the main thread's job is queued behind `hold`
+                time.sleep(0.001)
+            # A real SIGINT to the main thread, as Ctrl-C sends: it interrupts the lock wait.
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            while app._db._queue:  # until it has withdrawn it
+                time.sleep(0.001)
+            release.set()
+
+        threading.Thread(target=interrupt_then_release).start()
+        with pytest.raises(KeyboardInterrupt) as caught:
+            mine()
+        assert not isinstance(caught.value, InterruptedAfterCommit)
+        holder.join(10)
+        app.flush()
+        assert not app._db._queue
+        # The next unrelated mutation must not commit the withdrawn one.
+        hold_again = threading.Thread(target=hold)
+        release.set()
+        hold_again.start()
+        hold_again.join(10)
+        assert sorted(d["who"] for d in read_all(app, "t")) == ["hold", "hold"]
+        check(app)

@@ -389,3 +389,25 @@ def test_a_first_callback_on_another_thread_may_mutate(memory_app):
     assert not worker.is_alive()
     memory_app.flush()
     assert seen == [0, 1]
+
+
+def test_each_subscriber_gets_its_own_result(memory_app):
+    send, edit, room_messages, latest = chat_app(memory_app)
+    send(room="a", body="hi")
+    first, second = [], []
+
+    def vandal(result):
+        first.append(result)
+        result.append("scribbled")  # a callback that changes what it got
+
+    sub_a = memory_app.subscribe(room_messages, {"room": "a"}, vandal)
+    sub_b = memory_app.subscribe(room_messages, {"room": "a"}, second.append)
+    assert second[-1] == ["hi"] and sub_b.result == ["hi"]
+    send(room="a", body="there")
+    memory_app.flush()
+    assert second[-1] == ["hi", "there"] and sub_b.result == ["hi", "there"]
+    assert first[-1] == ["hi", "there", "scribbled"]  # its own copy
+    assert sub_a.result is first[-1] and sub_b.result is second[-1]
+    send(room="b", body="elsewhere")  # a commit that does not change room a: nothing re-sent
+    memory_app.flush()
+    assert len(first) == 2 and len(second) == 2

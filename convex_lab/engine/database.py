@@ -90,7 +90,7 @@ class _Job:
     started; the leader skips it). Changes of `state` happen under `Database._queue_lock`.
     """
 
-    __slots__ = ("fn", "limits", "now_ms", "result", "error", "txn", "commit", "done", "state", "owner")
+    __slots__ = ("fn", "limits", "now_ms", "result", "error", "txn", "commit", "done", "state", "owner", "record")
 
     def __init__(self, fn: Callable[[Transaction], Any], limits: Limits, now_ms: float | None) -> None:
         self.fn = fn
@@ -103,6 +103,7 @@ class _Job:
         self.done = False
         self.state = "queued"
         self.owner = threading.get_ident()
+        self.record: list | None = None  # the caller's: filled with [result, ts] at the commit point
 
     def reset(self) -> None:
         """Back to "queued", as if it had never run (its group was abandoned and rolled back)."""
@@ -205,7 +206,7 @@ class Database:
                 txn.finished = True
 
     def run_mutation(self, fn: Callable[[Transaction], Any], *, limits: Limits | None = None,
-                     now_ms: float | None = None) -> tuple[Any, Transaction, Commit | None]:
+                     now_ms: float | None = None, record: list | None = None) -> tuple[Any, Transaction, Commit | None]:
         """Run `fn(txn)` as a mutation and commit it; returns (result, txn, commit or None).
 
         Acquires the commit lock. Raises whatever `fn` raised (nothing written), or
@@ -215,9 +216,12 @@ class Database:
         Ctrl-C (KeyboardInterrupt, main thread) is all or nothing too: before the commit point it
         rolls the mutation back and is raised as is; once the commit is durable it waits until the
         listeners have run and is raised as `InterruptedAfterCommit`, which carries the result.
+        `record`, if given, is filled with `[result, commit ts]` in the same step that makes the
+        commit durable, so a caller interrupted anywhere after that still knows it committed.
         """
         self.check_open()
         job = _Job(fn, limits or self.limits, now_ms)
+        job.record = record
         try:  # everything up to the return: a Ctrl-C anywhere in it is settled by `_interrupted`
             with armed():
                 if self.persistence is None:
@@ -351,6 +355,8 @@ class Database:
                 commits = self._durability_failed(ran, commits, exc, ts_before, ct_before, present)
         for job, commit in zip(committers, commits):  # empty when the durable write failed
             job.commit = commit
+            if job.record is not None:
+                job.record[:] = [job.result, commit.ts]
         for commit in commits:
             for listener in self.listeners:
                 try:
@@ -437,8 +443,14 @@ class Database:
                 table.set_user_indexes(dict(definition.indexes) if definition is not None else {})
             txn.schema_changed = True
 
-        self.run_mutation(apply, limits=UNLIMITED)
-        return True
+        committed: list = []
+        try:
+            self.run_mutation(apply, limits=UNLIMITED, record=committed)
+            return True
+        except KeyboardInterrupt as interrupted:
+            if isinstance(interrupted, InterruptedAfterCommit) or not committed:
+                raise
+            raise InterruptedAfterCommit(True, committed[1], "The schema change") from None
 
     def restore_schema(self, saved: tuple) -> None:
         """Undo a schema change (called by `Transaction.rollback_to`, inside DEFERRED)."""

@@ -237,8 +237,10 @@ class Persistence:
             self._write_batch_in_txn(con, batch, materialise=batch.count >= BULK_ROWS or bool(batch.bulk))
             if batch.has_extras:
                 self._write_commit_extras(con, commits, batch.last_ts)
-        except BaseException:
+        except BaseException as exc:
             self.abort_prepared()
+            if _is_duckdb_interrupt(exc):
+                raise KeyboardInterrupt from None
             raise
 
     def commit_prepared(self) -> None:
@@ -385,8 +387,10 @@ class Persistence:
             with DEFERRED:  # COMMIT and forgetting the rows are one step
                 con.execute("COMMIT")
                 self._pending = self._pending[len(rows):]
-        except BaseException:
+        except BaseException as exc:
             _rollback(con)
+            if _is_duckdb_interrupt(exc):
+                raise KeyboardInterrupt from None
             raise
 
     def _materialise_in_txn(self, con: Any, rows: list[_Row]) -> tuple[int, float]:
@@ -455,8 +459,10 @@ class Persistence:
                 with self._queue_lock:
                     del self._queue[:len(queue)]
                     self._queue_writes = max(0, self._queue_writes - batch.count)
-        except BaseException:
+        except BaseException as exc:
             _rollback(con)  # after a COMMIT that went through, a harmless no-op
+            if _is_duckdb_interrupt(exc):
+                raise KeyboardInterrupt from None
             raise
         _release_arrow_memory(batch.count)
 
@@ -502,6 +508,14 @@ class Persistence:
         ~1–2 µs per small document."""
         if self.memory:
             return None
+        try:
+            return self._load()
+        except RuntimeError as exc:
+            if _is_duckdb_interrupt(exc):
+                raise KeyboardInterrupt from None
+            raise
+
+    def _load(self) -> Loaded | None:
         with self._lock:
             con = self._open_con()
             tables = dict(con.execute(f"SELECT name, number FROM {SCHEMA}.tables").fetchall())
@@ -593,7 +607,12 @@ class Persistence:
         check_select(query)
         self.flush()
         self._sync_views(tables, drop_others=True)
-        return self._cursor().execute(query).df()
+        try:
+            return self._cursor().execute(query).df()
+        except RuntimeError as exc:
+            if _is_duckdb_interrupt(exc):
+                raise KeyboardInterrupt from None
+            raise
 
     def table_df(self, info: TableInfo) -> Any:
         """All documents of one table as a DataFrame, in `_creationTime` order."""
@@ -692,8 +711,9 @@ def _take_over(real_path: str) -> None:
 
 
 def check_database_file(path: str) -> None:
-    """Raise `DatabaseFileError` unless `path` is absent, empty, or a DuckDB database: an SQLite
-    file would make DuckDB look for its SQLite extension, and any other file is not ours."""
+    """Raise `DatabaseFileError` unless `path` is absent, empty (it is then removed, for DuckDB to
+    create), or a DuckDB database: an SQLite file would make DuckDB look for its SQLite
+    extension, and any other file is not ours."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(16)
@@ -702,6 +722,9 @@ def check_database_file(path: str) -> None:
     except IsADirectoryError:
         raise DatabaseFileError(f'"{path}" is a directory, not a database file. Give App() a file path such as "lab.duckdb".') from None
     if not head:
+        # DuckDB will not open an empty file, and it holds nothing to lose (e.g. one made by
+        # tempfile): let DuckDB create the database in its place.
+        os.remove(path)
         return
     if head.startswith(_SQLITE_MAGIC):
         raise DatabaseFileError(
@@ -812,6 +835,13 @@ def _string_array(items: list[str]) -> pa.Array:
     data = joined.encode("ascii")
     array = pa.LargeStringArray.from_buffers(len(items), pa.py_buffer(offsets.tobytes()), pa.py_buffer(data))
     return array.cast(pa.string())
+
+
+def _is_duckdb_interrupt(exc: BaseException) -> bool:
+    # DuckDB turns a Ctrl-C during a statement into RuntimeError("Query interrupted") (and drops
+    # the KeyboardInterrupt): give the user back the KeyboardInterrupt they asked for.
+    return isinstance(exc, duckdb.InterruptException) or (
+        type(exc) is RuntimeError and str(exc) == "Query interrupted")
 
 
 def _rollback(con: Any) -> None:

@@ -491,15 +491,14 @@ class Runtime:
         started = time.time() * 1000.0
         t0 = time.perf_counter()
         status, error = "success", None
-        committed: Any = None  # (result, commit) once a mutation's commit is durable
+        committed: list = []  # [result, commit ts], filled at the commit point of a mutation
         try:
             try:
                 args = self._convert_args(definition, raw_args)
                 if definition.kind == "query":
                     result = self._run_query(definition, args, identity, capture, tracking)
                 elif definition.kind == "mutation":
-                    committed = self._run_mutation(definition, args, identity, capture)
-                    result = committed[0]
+                    result = self._run_mutation(definition, args, identity, capture, committed)
                     if self.after_mutation is not None:
                         self.after_mutation()
                 else:
@@ -517,12 +516,10 @@ class Runtime:
         except InterruptedAfterCommit as interrupted:
             raise interrupted.with_what(f"The mutation {definition.path}") from None
         except KeyboardInterrupt:
-            if committed is None:
+            if not committed:
                 raise  # nothing was applied
             # Ctrl-C after the commit (while its deliveries ran or the log was written): say so.
-            commit = committed[1]
-            raise InterruptedAfterCommit(committed[0], commit.ts if commit is not None else None,
-                                         f"The mutation {definition.path}") from None
+            raise InterruptedAfterCommit(committed[0], committed[1], f"The mutation {definition.path}") from None
 
     def _run_query(self, definition: FunctionDef, args: dict, identity: dict | None, capture: logmod.Capture,
                    tracking: dict | None = None) -> Any:
@@ -540,12 +537,11 @@ class Runtime:
         return result
 
     def _run_mutation(self, definition: FunctionDef, args: dict, identity: dict | None,
-                      capture: logmod.Capture) -> tuple[Any, Any]:
+                      capture: logmod.Capture, committed: list | None = None) -> Any:
         def body(txn: "Transaction") -> Any:
             return self._invoke(definition, MutationCtx(self, txn, identity, 1), args, txn, capture, 1)
 
-        result, _, commit = self.database.run_mutation(body)
-        return result, commit
+        return self.database.run_mutation(body, record=committed)[0]
 
     def _invoke(self, definition: FunctionDef, ctx: Any, args: dict, txn: "Transaction",
                 capture: logmod.Capture, depth: int) -> Any:
