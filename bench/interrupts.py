@@ -85,56 +85,31 @@ class ImportRows(Scenario):
         return app.import_rows("t", self.rows, progress=False)
 
 
-class BigMutation(Scenario):
-    name = "mutation"
+class InsertMutation(Scenario):
+    """One mutation inserting `docs` documents (fields `fields`) into a table that has one."""
 
-    def __init__(self, docs: int) -> None:
+    def __init__(self, name: str, docs: int, path: str | None, fields: dict) -> None:
+        self.name = name
         self.expected = docs
+        self.path = path
+        self.fields = fields
 
     def setup(self, directory: Path) -> App:
-        app = App(limits="off")
-        docs = self.expected
+        app = App(directory / self.path, limits="off") if self.path else App(limits="off")
+        docs, fields = self.expected, self.fields
 
         @app.mutation
         def many(ctx):
             for i in range(docs):
-                ctx.db.insert("t", {"n": float(i)})
+                ctx.db.insert("t", {"n": float(i), **fields})
             return docs
 
-        @app.mutation
-        def one(ctx):
-            ctx.db.insert("t", {"n": -1.0})
-
-        one()
+        app.import_rows("t", [{"n": -1.0}], progress=False)
         _watch(app)
         return app
 
     def write(self, app: App) -> object:
         return app.functions["notebook:many"]()
-
-
-class FileCommits(Scenario):
-    name = "file commit"
-    expected = 500
-
-    def setup(self, directory: Path) -> App:
-        app = App(directory / "commits.duckdb")
-
-        @app.mutation
-        def batch(ctx):
-            for i in range(500):
-                ctx.db.insert("t", {"n": float(i), "pad": "x" * 200})
-
-        @app.mutation
-        def one(ctx):
-            ctx.db.insert("t", {"n": -1.0})
-
-        one()
-        _watch(app)
-        return app
-
-    def write(self, app: App) -> object:
-        return app.functions["notebook:batch"]()
 
 
 def _watch(app: App) -> None:
@@ -247,7 +222,12 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=15_000, help="documents the big mutation inserts")
     parser.add_argument("--json", help="also write the results as JSON to this path")
     args = parser.parse_args()
-    results = run([ImportRows(args.rows), BigMutation(args.docs), FileCommits()], args.trials)
+    scenarios = [
+        ImportRows(args.rows),
+        InsertMutation("mutation", args.docs, None, {}),  # memory: also feeds the SQL mirror
+        InsertMutation("file commit", 500, "commits.duckdb", {"pad": "x" * 200}),
+    ]
+    results = run(scenarios, args.trials)
     print(print_table(results))
     for r in results:
         for problem in r["problems"]:

@@ -14,7 +14,7 @@ import binascii
 import math
 import struct
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
@@ -399,15 +399,7 @@ def _conv_dict(x: Any, level: int) -> dict:
             gone.append(k)
             continue
         try:
-            # Replacing a value does not disturb the iteration. Common types skip `_conv`.
-            if tv is dict:
-                out[k] = _conv_dict(v, level + 1)
-            elif tv is list:
-                out[k] = _conv_list(v, level + 1)
-            elif tv is int:
-                out[k] = _int_to_float(v)
-            else:
-                out[k] = _conv(v, level + 1)
+            out[k] = _conv_item(v, tv, level)  # replacing a value does not disturb the iteration
         except _PathError as e:
             e.segs.append("." + k)
             e.chain.append(x)
@@ -416,6 +408,17 @@ def _conv_dict(x: Any, level: int) -> dict:
         for k in gone:
             del out[k]
     return out
+
+
+def _conv_item(v: Any, tv: type, level: int) -> Any:
+    """One member (of type `tv`) of a container at `level`; common types skip `_conv`."""
+    if tv is dict:
+        return _conv_dict(v, level + 1)
+    if tv is list:
+        return _conv_list(v, level + 1)
+    if tv is int:
+        return _int_to_float(v)
+    return _conv(v, level + 1)
 
 
 def _str_keys(x: dict) -> dict:
@@ -445,14 +448,7 @@ def _conv_list(x: Any, level: int) -> list:
         if tv in _FINAL_SCALARS or (tv is str and (v.isascii() or v.isprintable())):
             continue
         try:
-            if tv is dict:
-                out[i] = _conv_dict(v, level + 1)
-            elif tv is list:
-                out[i] = _conv_list(v, level + 1)
-            elif tv is int:
-                out[i] = _int_to_float(v)
-            else:
-                out[i] = _conv(v, level + 1)
+            out[i] = _conv_item(v, tv, level)
         except _PathError as e:
             e.segs.append(f"[{i}]")
             e.chain.append(x)
@@ -1363,6 +1359,19 @@ def display_value(v: Any) -> str:
     return _safe_text(_display(v, 1, [_DISPLAY_MAX_ITEMS]))
 
 
+def _within_budget(items: Any, budget: list[int], render: Callable[[Any], str]) -> list[str]:
+    """`render(item)` for each item while `budget[0]` (items left to show, shared by the whole
+    value) lasts; then "…". Keeps messages about huge values short."""
+    parts = []
+    for item in items:
+        if budget[0] <= 0:
+            parts.append("…")
+            break
+        budget[0] -= 1
+        parts.append(render(item))
+    return parts
+
+
 def _display(v: Any, level: int, budget: list[int]) -> str:
     t = type(v)
     if t is str:
@@ -1378,25 +1387,12 @@ def _display(v: Any, level: int, budget: list[int]) -> str:
     if t is dict:
         if level > _DISPLAY_MAX_LEVELS:
             return "{…}"
-        parts = []
-        for k in sorted(v):
-            if budget[0] <= 0:
-                parts.append("…")
-                break
-            budget[0] -= 1
-            parts.append(f"{k}: {_display(v[k], level + 1, budget)}")
+        parts = _within_budget(sorted(v), budget, lambda k: f"{k}: {_display(v[k], level + 1, budget)}")
         return "{" + ", ".join(parts) + "}"
     if t is list or t is tuple:
         if level > _DISPLAY_MAX_LEVELS:
             return "[…]"
-        parts = []
-        for x in v:
-            if budget[0] <= 0:
-                parts.append("…")
-                break
-            budget[0] -= 1
-            parts.append(_display(x, level + 1, budget))
-        return "[" + ", ".join(parts) + "]"
+        return "[" + ", ".join(_within_budget(v, budget, lambda x: _display(x, level + 1, budget))) + "]"
     if t is bytes:
         return f'b"{_b64(v)}"'
     if v is UNSET:
@@ -1448,26 +1444,13 @@ def _stringify(v: Any, level: int, budget: list[int]) -> str:
     if t is dict or isinstance(v, Mapping):
         if level > _DISPLAY_MAX_LEVELS:
             return "{…}"
-        parts = []
-        for k, x in v.items():
-            if x is UNSET:
-                continue
-            if budget[0] <= 0:
-                parts.append("…")
-                break
-            budget[0] -= 1
-            parts.append(f"{_json_str(str(k))}:{_stringify(x, level + 1, budget)}")
+        items = [(k, x) for k, x in v.items() if x is not UNSET]
+        parts = _within_budget(items, budget, lambda kx: f"{_json_str(str(kx[0]))}:{_stringify(kx[1], level + 1, budget)}")
         return "{" + ",".join(parts) + "}"
     if t is list or t is tuple:
         if level > _DISPLAY_MAX_LEVELS:
             return "[…]"
-        parts = []
-        for x in v:
-            if budget[0] <= 0:
-                parts.append("…")
-                break
-            budget[0] -= 1
-            parts.append("null" if x is UNSET else _stringify(x, level + 1, budget))
+        parts = _within_budget(v, budget, lambda x: "null" if x is UNSET else _stringify(x, level + 1, budget))
         return "[" + ",".join(parts) + "]"
     if isinstance(v, (bytes, bytearray, memoryview)):
         return "{}"  # JSON.stringify(ArrayBuffer)

@@ -349,3 +349,42 @@ def test_ctrl_c_while_queued_behind_another_thread_withdraws_the_mutation(tmp_pa
         hold_again.join(10)
         assert sorted(d["who"] for d in read_all(app, "t")) == ["hold", "hold"]
         check(app)
+
+
+def test_ctrl_c_while_leading_a_group_hands_other_callers_jobs_back(tmp_path):
+    """The main thread leads a group holding another thread's job; Ctrl-C while it runs that job's
+    handler abandons the group: its own mutation fails with nothing applied, and the other job goes
+    back to the queue, for its own thread to run and commit."""
+    with App(tmp_path / "group.duckdb") as app:
+        db = app._db
+        main = threading.main_thread()
+
+        def theirs(txn):
+            txn.insert("t", {"who": "theirs", "on_main": threading.current_thread() is main})
+            if threading.current_thread() is main:
+                _thread.interrupt_main()  # Ctrl-C while the main thread runs their handler
+                for _ in range(1_000_000):
+                    pass
+            return "theirs done"
+
+        def mine(txn):
+            txn.insert("t", {"who": "mine"})
+            return "mine done"
+
+        results = {}
+        with db.lock:  # hold the commit lock so their job queues up
+            other = threading.Thread(target=lambda: results.setdefault("theirs", db.run_mutation(theirs)[0]))
+            other.start()
+            while not db._queue:
+                time.sleep(0.001)
+            with pytest.raises(KeyboardInterrupt) as caught:
+                db.run_mutation(mine)  # takes the queue (theirs, mine) and leads the group
+            assert not isinstance(caught.value, InterruptedAfterCommit)
+            assert [job.state for job in db._queue] == ["queued"]  # theirs, handed back
+            assert "t" not in db.store.tables  # nothing of the group was applied
+        other.join(10)
+        assert results["theirs"] == "theirs done"
+        docs = read_all(app, "t")
+        assert [(d["who"], d["on_main"]) for d in docs] == [("theirs", False)]
+        check(app)
+        interrupts._check()

@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import faulthandler
 import gc
+import json
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -270,3 +273,20 @@ def test_interrupt_at_every_line(name, kind, tmp_path):
     assert report.trials == report.points
     assert "interrupted" in report.outcomes  # the harness really interrupted something
     assert report.failures == [], "\n".join(report.failures[:20])
+
+
+@pytest.mark.slow
+def test_real_sigint_at_random_moments(tmp_path):
+    """bench/interrupts.py: real SIGINTs to the main thread during imports, a big mutation with a
+    live query, and file commits; every trial must be all or nothing."""
+    out = tmp_path / "trials.json"
+    script = Path(__file__).resolve().parent.parent / "bench" / "interrupts.py"
+    done = subprocess.run([sys.executable, str(script), "--trials", "8", "--rows", "50000", "--docs", "5000",
+                           "--json", str(out)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert {r["scenario"] for r in results} == {"import", "mutation", "file commit"}
+    for r in results:
+        assert r["failures"] == 0, r["problems"]
+        assert r["trials"] == 8
+    assert sum(r["outcomes"].get("interrupted", 0) for r in results) > 0

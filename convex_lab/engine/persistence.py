@@ -838,10 +838,14 @@ def _string_array(items: list[str]) -> pa.Array:
 
 
 def _is_duckdb_interrupt(exc: BaseException) -> bool:
-    # DuckDB turns a Ctrl-C during a statement into RuntimeError("Query interrupted") (and drops
-    # the KeyboardInterrupt): give the user back the KeyboardInterrupt they asked for.
-    return isinstance(exc, duckdb.InterruptException) or (
-        type(exc) is RuntimeError and str(exc) == "Query interrupted")
+    # DuckDB turns a Ctrl-C during a statement into RuntimeError("Query interrupted"), or, while it
+    # reads an Arrow table, into an error whose text names the KeyboardInterrupt, and drops the
+    # KeyboardInterrupt itself: give the user back the one they asked for.
+    if isinstance(exc, duckdb.InterruptException):
+        return True
+    if type(exc) is RuntimeError and str(exc) == "Query interrupted":
+        return True
+    return isinstance(exc, duckdb.Error) and "KeyboardInterrupt" in str(exc)
 
 
 def _rollback(con: Any) -> None:
