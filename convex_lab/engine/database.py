@@ -297,13 +297,20 @@ class Database:
         committers: list[_Job] = []  # the job of each commit
         persistence = self.persistence
         past_commit_point = False
+        me = threading.get_ident()
         try:
             for job in jobs:
-                with self._queue_lock:
+                if job.owner == me:  # only its owner's thread (this one) could cancel it
                     if job.state == "cancelled":
                         job.done = True
                         continue
                     job.state = "started"
+                else:
+                    with self._queue_lock:
+                        if job.state == "cancelled":
+                            job.done = True
+                            continue
+                        job.state = "started"
                 txn = Transaction(self, writable=True, now_ms=self.now() if job.now_ms is None else job.now_ms,
                                   limits=job.limits)
                 job.txn = txn
@@ -321,10 +328,9 @@ class Database:
                     if txn.schema_changed:
                         schema = self.schema if self.schema is not None else SCHEMA_REMOVED
                     commit = Commit(ts, writes, list(txn.new_tables), schema, list(txn.bulk))
-                    with DEFERRED:
-                        self.last_ts = ts
-                        commits.append(commit)
-                        committers.append(job)
+                    self.last_ts = ts  # (an interrupt from here on is undone by _abandon)
+                    commits.append(commit)
+                    committers.append(job)
                 ran.append(job)
             prepare_error = None
             if commits and persistence is not None:

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..engine.query import Query
-from ..interrupts import DEFERRED
 from ..engine.transaction import UNLIMITED
 from ..errors import (
     ArgumentValidationError,
@@ -508,11 +507,10 @@ class Runtime:
                 status, error = "failure", f"{type(exc).__name__}: {exc}"
                 raise
             finally:
-                with DEFERRED:
-                    lines = capture.finish() if parent_capture is None else []
-                    self.execution_log.record(path=definition.path, kind=definition.kind, caller=caller,
-                                              started_ms=started, duration_ms=(time.perf_counter() - t0) * 1000.0,
-                                              status=status, error=error, lines=lines)
+                lines = capture.finish() if parent_capture is None else []
+                self.execution_log.record(path=definition.path, kind=definition.kind, caller=caller,
+                                          started_ms=started, duration_ms=(time.perf_counter() - t0) * 1000.0,
+                                          status=status, error=error, lines=lines)
         except InterruptedAfterCommit as interrupted:
             raise interrupted.with_what(f"The mutation {definition.path}") from None
         except KeyboardInterrupt:

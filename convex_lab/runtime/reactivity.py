@@ -474,6 +474,8 @@ class Reactor:
         """Block until every commit queued and task posted so far has been delivered/run.
 
         Not on the notifier, nor inside a callback (the nested commit is delivered after it)."""
+        if self._done >= self._queued and self._tasks_done >= self._tasks_posted:
+            return  # nothing queued (reading two ints needs no lock): the common case, made cheap
         current = threading.current_thread()
         if current is self._thread or self._delivering._is_owned():  # type: ignore[attr-defined]
             return
