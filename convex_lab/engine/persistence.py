@@ -8,6 +8,7 @@ background thread, only so that `sql()` and `.df()` have something to read. Expo
 
 from __future__ import annotations
 
+import atexit
 import gc
 import json
 import os
@@ -164,6 +165,7 @@ class Persistence:
         if self._real_path is not None:
             with _holders_lock:
                 _holders[self._real_path] = weakref.ref(self)
+        _open_instances.add(self)
 
     def _open(self) -> None:
         self._lock = threading.RLock()
@@ -792,6 +794,21 @@ def _check_convex_lab_database(con: Any, path: str) -> None:
             "convex_lab keeps its data in a database of its own and will not add tables to yours: "
             "open the App on a new path, and bring data in with app.import_rows(table, df)."
         )
+
+
+# Every open Persistence: closed at interpreter exit, so no background thread is inside DuckDB
+# when Python stops its threads (a thread stopped there aborts the process: "FATAL: exception not
+# rethrown"), and a file's log tail is materialised and checkpointed for a fast reopen.
+_open_instances: "weakref.WeakSet[Persistence]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all_at_exit() -> None:
+    for persistence in list(_open_instances):
+        try:
+            persistence.close()
+        except Exception:  # noqa: BLE001 - exiting anyway; the file's log holds every commit
+            pass
 
 
 def _background_loop(ref: "weakref.ref[Persistence]", wake: threading.Event, interval: float) -> None:

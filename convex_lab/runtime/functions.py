@@ -9,6 +9,7 @@ captured `print`/`logging` lines. The engine (`engine/database.py`) owns locking
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import os
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..engine.query import Query
+from ..interrupts import armed
 from ..engine.transaction import UNLIMITED
 from ..errors import (
     ArgumentValidationError,
@@ -40,6 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..engine.transaction import Transaction
 
 MAX_CALL_DEPTH = 8
+_NOT_ARMED = contextlib.nullcontext()
 
 _MODULE_RE = re.compile(r"^[A-Za-z0-9_\-.]+(/[A-Za-z0-9_\-.]+)*$")
 _NAME_RE = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
@@ -492,25 +495,27 @@ class Runtime:
         status, error = "success", None
         committed: list = []  # [result, commit ts], filled at the commit point of a mutation
         try:
-            try:
-                args = self._convert_args(definition, raw_args)
-                if definition.kind == "query":
-                    result = self._run_query(definition, args, identity, capture, tracking)
-                elif definition.kind == "mutation":
-                    result = self._run_mutation(definition, args, identity, capture, committed)
-                    if self.after_mutation is not None:
-                        self.after_mutation()
-                else:
-                    result = self._run_sync_action(definition, args, identity, capture)
-                return result
-            except BaseException as exc:
-                status, error = "failure", f"{type(exc).__name__}: {exc}"
-                raise
-            finally:
-                lines = capture.finish() if parent_capture is None else []
-                self.execution_log.record(path=definition.path, kind=definition.kind, caller=caller,
-                                          started_ms=started, duration_ms=(time.perf_counter() - t0) * 1000.0,
-                                          status=status, error=error, lines=lines)
+            # A mutation keeps the Ctrl-C handler in place through its commit and its deliveries.
+            with armed() if definition.kind == "mutation" else _NOT_ARMED:
+                try:
+                    args = self._convert_args(definition, raw_args)
+                    if definition.kind == "query":
+                        result = self._run_query(definition, args, identity, capture, tracking)
+                    elif definition.kind == "mutation":
+                        result = self._run_mutation(definition, args, identity, capture, committed)
+                        if self.after_mutation is not None:
+                            self.after_mutation()
+                    else:
+                        result = self._run_sync_action(definition, args, identity, capture)
+                    return result
+                except BaseException as exc:
+                    status, error = "failure", f"{type(exc).__name__}: {exc}"
+                    raise
+                finally:
+                    lines = capture.finish() if parent_capture is None else []
+                    self.execution_log.record(path=definition.path, kind=definition.kind, caller=caller,
+                                              started_ms=started, duration_ms=(time.perf_counter() - t0) * 1000.0,
+                                              status=status, error=error, lines=lines)
         except InterruptedAfterCommit as interrupted:
             raise interrupted.with_what(f"The mutation {definition.path}") from None
         except KeyboardInterrupt:

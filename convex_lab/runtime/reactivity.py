@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from ..engine.store import doc_tail
 from ..engine.subscriptions import SubscriptionIndex
-from ..interrupts import DEFERRED
+from ..interrupts import DEFERRED, armed
 from ..keys import decode_key
 from ..values import convex_value, copy_value, display_value, to_convex_json, values_equal
 from .cell_output import CellOutput
@@ -479,6 +479,10 @@ class Reactor:
         current = threading.current_thread()
         if current is self._thread or self._delivering._is_owned():  # type: ignore[attr-defined]
             return
+        with armed():  # one Ctrl-C handler install for the many short sections below
+            self._wait_for(current)
+
+    def _wait_for(self, current: threading.Thread) -> None:
         with DEFERRED, self._changed:
             target, tasks = self._queued, self._tasks_posted
             if self._done >= target and self._tasks_done >= tasks:
