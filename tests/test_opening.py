@@ -171,3 +171,35 @@ def test_a_closed_app_says_so(tmp_path):
     memory.close()
     with pytest.raises(AppClosedError, match="in-memory data is gone"):
         memory.sql("select 1")
+
+
+def test_open_databases_are_closed_at_interpreter_exit(tmp_path):
+    """An App never closed is closed at exit: no background thread is left inside DuckDB while
+    Python stops its threads (which aborts the process), and the file is left materialised."""
+    path = tmp_path / "left_open.duckdb"
+    script = textwrap.dedent(f"""
+        import atexit
+        state = {{}}
+        # Registered first, so it runs last: after convex_lab's own exit handler.
+        atexit.register(lambda: print("closed:", state["app"]._persistence._closed, flush=True))
+        from convex_lab import App
+        app = App({str(path)!r})
+
+        @app.mutation
+        def add(ctx, i):
+            return ctx.db.insert("t", {{"i": i}})
+
+        for i in range(500):
+            add(i=float(i))
+        memory = App()
+        memory.import_rows("m", [{{"i": float(i)}} for i in range(20_000)], progress=False)
+        state["app"] = app
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "closed: True" in done.stdout
+    con = duckdb.connect(str(path))
+    try:
+        assert con.execute("select count(*) from _convex.documents").fetchall() == [(500,)]
+    finally:
+        con.close()
