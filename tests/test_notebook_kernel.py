@@ -260,3 +260,52 @@ def test_live_cell_on_another_app(kernel):
     assert printed(kernel, "print(things.value_repr, things.runs)") == "1.0 2"
     with pytest.raises(AssertionError, match="not a convex_lab App"):
         execute(kernel, "%%live --app nowhere\n1")
+
+
+def test_interrupting_the_kernel_rolls_a_mutation_back():
+    """Interrupt the kernel (what JupyterLab's stop button and Ctrl-C send) while a mutation runs:
+    the cell ends in KeyboardInterrupt, nothing of the mutation is anywhere, and the app goes on."""
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        execute(client, '''
+%load_ext convex_lab
+seen = []
+
+@app.query
+def count(ctx):
+    return len(ctx.db.query("t").collect())
+
+@app.mutation
+def forever(ctx):
+    i = 0.0
+    while True:  # only an interrupt ends it
+        ctx.db.insert("t", {"i": i})
+        i += 1
+
+@app.mutation
+def one(ctx):
+    return ctx.db.insert("t", {"i": -1.0})
+
+one()
+sub = app.subscribe(count, {}, seen.append)
+''')
+        msg_id = client.execute('print("started", flush=True)\nforever()')
+        iopub_until(client, lambda m: m["msg_type"] == "stream" and "started" in m["content"].get("text", ""),
+                    60, "the cell did not start")
+        manager.interrupt_kernel()
+        errors = []
+
+        def finished(msg):
+            if msg["msg_type"] == "error" and msg["parent_header"].get("msg_id") == msg_id:
+                errors.append(msg["content"]["ename"])
+            return (msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle"
+                    and msg["parent_header"].get("msg_id") == msg_id)
+
+        iopub_until(client, finished, 60, "the interrupted cell did not end")
+        assert errors == ["KeyboardInterrupt"]
+        state = printed(client, 'one(); app.flush()\n'
+                                'print(len(app.table("t")), int(app.sql("select count(*) c from t")["c"][0]), sub.result)')
+        assert state == "2 2 2.0"  # (a count is a float64 in Convex)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
