@@ -18,7 +18,7 @@ import numpy as np
 from .engine.database import Database
 from .engine.persistence import Persistence, TableInfo
 from .engine.transaction import UNLIMITED
-from .errors import InterruptedAfterCommit, InvalidArgument, SchemaValidationError
+from .errors import InvalidArgument, SchemaValidationError, interrupted_write
 from .interrupts import DEFERRED
 from .values import UNSET, check_document, convex_value
 
@@ -190,11 +190,7 @@ def import_rows(db: Database, persistence: Persistence, table_name: str, rows: A
     except KeyboardInterrupt as interrupted:
         if collecting:
             gc.enable()  # in case the Ctrl-C cut gc_paused's own cleanup short
-        if isinstance(interrupted, InterruptedAfterCommit):
-            raise interrupted.with_what(f'The import into "{table_name}"') from None
-        if not committed:
-            raise
-        raise InterruptedAfterCommit(committed[0], committed[1], f'The import into "{table_name}"') from None
+        raise interrupted_write(interrupted, committed, f'The import into "{table_name}"') from None
 
 
 @contextlib.contextmanager

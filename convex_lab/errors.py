@@ -99,6 +99,17 @@ class InterruptedAfterCommit(KeyboardInterrupt):
         return InterruptedAfterCommit(self.result, self.ts, what)
 
 
+def interrupted_write(interrupted: KeyboardInterrupt, record: list, what: str) -> KeyboardInterrupt:
+    """What a caller of a write raises for a Ctrl-C that reached it: `InterruptedAfterCommit`
+    naming `what` once the commit is durable (`record` holds `[result, ts]` from the commit
+    point), else the plain interrupt (nothing was applied)."""
+    if isinstance(interrupted, InterruptedAfterCommit):
+        return interrupted.with_what(what)
+    if record:
+        return InterruptedAfterCommit(record[0], record[1], what)
+    return interrupted
+
+
 class AppClosedError(RuntimeError):
     """The App was closed (`app.close()`, or a newer App opened the same file in this process);
     the message says which and what to use instead."""

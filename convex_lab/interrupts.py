@@ -24,7 +24,7 @@ import threading
 
 import _signal  # the C module: `signal.getsignal` wraps results in enums (~3 µs a call)
 
-__all__ = ["DEFERRED", "armed", "interrupt_pending"]
+__all__ = ["DEFERRED", "armed"]
 
 SIGINT = _signal.SIGINT
 _get_ident = threading.get_ident
@@ -139,11 +139,6 @@ class armed:
             else:
                 _restore()
         return False
-
-
-def interrupt_pending() -> bool:
-    """Whether a Ctrl-C is waiting for the open sections to end (for tests and diagnostics)."""
-    return _state.pending
 
 
 def _check() -> None:

@@ -14,6 +14,7 @@ The store knows nothing of this; `Transaction` is the only thing that writes to 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -21,12 +22,19 @@ from collections import deque
 from typing import Any, Callable
 
 from .. import ids as idlib
-from ..errors import AppClosedError, DurabilityError, InterruptedAfterCommit, SchemaValidationError
+from ..errors import (
+    AppClosedError,
+    DurabilityError,
+    InterruptedAfterCommit,
+    SchemaValidationError,
+    interrupted_write,
+)
 from ..interrupts import DEFERRED, armed
 from .store import Store, Table
 from .transaction import UNLIMITED, Limits, Transaction, Write
 
 DEFAULT_LIMITS = Limits(True)
+_NO_LOCK = contextlib.nullcontext()
 log = logging.getLogger("convex_lab")
 
 
@@ -300,17 +308,13 @@ class Database:
         me = threading.get_ident()
         try:
             for job in jobs:
-                if job.owner == me:  # only its owner's thread (this one) could cancel it
-                    if job.state == "cancelled":
-                        job.done = True
-                        continue
-                    job.state = "started"
-                else:
-                    with self._queue_lock:
-                        if job.state == "cancelled":
-                            job.done = True
-                            continue
-                        job.state = "started"
+                # Another thread may cancel its own job meanwhile; this thread's needs no lock.
+                with _NO_LOCK if job.owner == me else self._queue_lock:
+                    cancelled = job.state == "cancelled"
+                    job.state = "cancelled" if cancelled else "started"
+                if cancelled:
+                    job.done = True
+                    continue
                 txn = Transaction(self, writable=True, now_ms=self.now() if job.now_ms is None else job.now_ms,
                                   limits=job.limits)
                 job.txn = txn
@@ -448,15 +452,14 @@ class Database:
                 definition = schema.tables.get(name) if schema is not None else None
                 table.set_user_indexes(dict(definition.indexes) if definition is not None else {})
             txn.schema_changed = True
+            return True  # what an InterruptedAfterCommit of the change carries
 
         committed: list = []
         try:
             self.run_mutation(apply, limits=UNLIMITED, record=committed)
             return True
         except KeyboardInterrupt as interrupted:
-            if isinstance(interrupted, InterruptedAfterCommit) or not committed:
-                raise
-            raise InterruptedAfterCommit(True, committed[1], "The schema change") from None
+            raise interrupted_write(interrupted, committed, "The schema change") from None
 
     def restore_schema(self, saved: tuple) -> None:
         """Undo a schema change (called by `Transaction.rollback_to`, inside DEFERRED)."""

@@ -17,7 +17,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NoReturn
 
 import duckdb
 import pyarrow as pa
@@ -241,9 +241,7 @@ class Persistence:
                 self._write_commit_extras(con, commits, batch.last_ts)
         except BaseException as exc:
             self.abort_prepared()
-            if _is_duckdb_interrupt(exc):
-                raise KeyboardInterrupt from None
-            raise
+            _reraise(exc)
 
     def commit_prepared(self) -> None:
         """Make the staged group durable (the COMMIT, or the single INSERT) and record it. The
@@ -391,9 +389,7 @@ class Persistence:
                 self._pending = self._pending[len(rows):]
         except BaseException as exc:
             _rollback(con)
-            if _is_duckdb_interrupt(exc):
-                raise KeyboardInterrupt from None
-            raise
+            _reraise(exc)
 
     def _materialise_in_txn(self, con: Any, rows: list[_Row]) -> tuple[int, float]:
         """Apply `rows` (in ts order) to `_convex.documents` and advance `materialized_ts`, inside
@@ -463,9 +459,7 @@ class Persistence:
                     self._queue_writes = max(0, self._queue_writes - batch.count)
         except BaseException as exc:
             _rollback(con)  # after a COMMIT that went through, a harmless no-op
-            if _is_duckdb_interrupt(exc):
-                raise KeyboardInterrupt from None
-            raise
+            _reraise(exc)
         _release_arrow_memory(batch.count)
 
     def _background_tick(self) -> None:
@@ -513,9 +507,7 @@ class Persistence:
         try:
             return self._load()
         except RuntimeError as exc:
-            if _is_duckdb_interrupt(exc):
-                raise KeyboardInterrupt from None
-            raise
+            _reraise(exc)
 
     def _load(self) -> Loaded | None:
         with self._lock:
@@ -612,9 +604,7 @@ class Persistence:
         try:
             return self._cursor().execute(query).df()
         except RuntimeError as exc:
-            if _is_duckdb_interrupt(exc):
-                raise KeyboardInterrupt from None
-            raise
+            _reraise(exc)
 
     def table_df(self, info: TableInfo) -> Any:
         """All documents of one table as a DataFrame, in `_creationTime` order."""
@@ -852,6 +842,13 @@ def _string_array(items: list[str]) -> pa.Array:
     data = joined.encode("ascii")
     array = pa.LargeStringArray.from_buffers(len(items), pa.py_buffer(offsets.tobytes()), pa.py_buffer(data))
     return array.cast(pa.string())
+
+
+def _reraise(exc: BaseException) -> NoReturn:
+    """Raise `exc` again, or the KeyboardInterrupt it stands for when DuckDB turned one into it."""
+    if _is_duckdb_interrupt(exc):
+        raise KeyboardInterrupt from None
+    raise exc
 
 
 def _is_duckdb_interrupt(exc: BaseException) -> bool:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 import re
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from typing import TYPE_CHECKING, Any
 
 from .. import ids as idlib
 from ..errors import (
@@ -302,8 +302,8 @@ class Transaction:
                 ) from None
         return convex_value(raw)
 
-    def _account_write(self, size: int) -> None:
-        self.docs_written += 1
+    def _account_write(self, size: int, count: int = 1) -> None:
+        self.docs_written += count
         self.bytes_written += size
         limits = self.limits
         if self.docs_written > limits.docs_written:
@@ -423,10 +423,7 @@ class Transaction:
             largest = max(doc_sizes)
             if largest > MAX_DOCUMENT_SIZE:
                 check_document(docs[doc_sizes.index(largest)], table.name)  # raises Convex's error
-        self.docs_written += count
-        self.bytes_written += sum(doc_sizes)
-        if self.docs_written > self.limits.docs_written or self.bytes_written > self.limits.bytes_written:
-            self._account_write(0)  # raises Convex's limit error
+        self._account_write(sum(doc_sizes), count)
         if not table.docs:
             # Built aside (interruptible), installed in one DEFERRED step with its undo entry.
             built = table.build_bulk(docs, doc_sizes, all_flat)
@@ -434,14 +431,12 @@ class Transaction:
                 saved = table.install_bulk(built)
                 self.undo.append(("bulk", table, docs, saved))
         else:
-            with DEFERRED:
-                self.undo.append(("bulk", table, docs, None))
+            self.undo.append(("bulk", table, docs, None))  # rollback removes the ones that are in
             for doc, size in zip(docs, doc_sizes):
-                with DEFERRED:  # each put whole; rollback removes the ones that are in
+                with DEFERRED:  # each put whole
                     table.put(doc, size, None)
-        with DEFERRED:
-            db.last_creation_time = max(db.last_creation_time, times[-1])
-            self.bulk.append((table, docs))
+        db.last_creation_time = max(db.last_creation_time, times[-1])
+        self.bulk.append((table, docs))
         return new_ids
 
     # -- sub-transactions and the end ----------------------------------------------------------

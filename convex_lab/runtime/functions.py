@@ -26,7 +26,7 @@ from ..interrupts import armed
 from ..engine.transaction import UNLIMITED
 from ..errors import (
     ArgumentValidationError,
-    InterruptedAfterCommit,
+    interrupted_write,
     FunctionNotFound,
     InvalidFunctionPath,
     ReturnsValidationError,
@@ -516,13 +516,8 @@ class Runtime:
                     self.execution_log.record(path=definition.path, kind=definition.kind, caller=caller,
                                               started_ms=started, duration_ms=(time.perf_counter() - t0) * 1000.0,
                                               status=status, error=error, lines=lines)
-        except InterruptedAfterCommit as interrupted:
-            raise interrupted.with_what(f"The mutation {definition.path}") from None
-        except KeyboardInterrupt:
-            if not committed:
-                raise  # nothing was applied
-            # Ctrl-C after the commit (while its deliveries ran or the log was written): say so.
-            raise InterruptedAfterCommit(committed[0], committed[1], f"The mutation {definition.path}") from None
+        except KeyboardInterrupt as interrupted:  # also one after the commit, while deliveries ran
+            raise interrupted_write(interrupted, committed, f"The mutation {definition.path}") from None
 
     def _run_query(self, definition: FunctionDef, args: dict, identity: dict | None, capture: logmod.Capture,
                    tracking: dict | None = None) -> Any:

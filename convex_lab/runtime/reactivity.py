@@ -312,8 +312,8 @@ class Reactor:
             _call(subscription, subscription.callback, value)
         except BaseException:  # noqa: BLE001
             self._callback_raised("callback", subscription)
-        with DEFERRED:
-            subscription._seen, subscription.error, subscription.delivered = live.result, None, True
+        # One statement of plain stores: no point between them where Python handles a Ctrl-C.
+        subscription._seen, subscription.error, subscription.delivered = live.result, None, True
 
     def _callback_raised(self, what: str, subscription: Subscription) -> None:
         """Log a callback's exception (under the subscribing cell). On the notifier even SystemExit
