@@ -777,17 +777,10 @@ def _is_string_subtype(x: Validator) -> bool:
     return False
 
 
-def _has_string_literal(x: Validator) -> bool:
-    if isinstance(x, LiteralValidator):
-        return isinstance(x.value, str)
-    if isinstance(x, UnionValidator):
-        return any(_has_string_literal(m) for m in x.members)
-    return False
-
-
 class RecordValidator(Validator):
     """`v.record(keys, values)`: an object whose every key matches `keys` (a string-like validator:
-    `v.string()`, `v.id(t)` or a union of them) and every value matches `values`."""
+    `v.string()`, `v.id(t)`, a string literal, or a union of them; with a union of literals, each
+    key must be one of them, and keys may be absent) and every value matches `values`."""
 
     __slots__ = ("keys", "values")
     kind = "record"
@@ -811,8 +804,6 @@ class RecordValidator(Validator):
                 "Records can only have string keys. Your validator contains a record with key "
                 f"typed as `{keys!r}`, which is not a subtype of `v.string()`"
             )
-        if _has_string_literal(keys):
-            raise ValueError("Records cannot have string literal keys")
         self.keys = keys
         self.values = values
         self._has_int64 = values._has_int64

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from convex_lab import ids
-from convex_lab.errors import DocumentTooLarge
+from convex_lab.errors import ArgumentValidationError, DocumentTooLarge
 from convex_lab.validators import (
     ObjectValidator,
     ValidationMismatch,
@@ -571,9 +571,27 @@ def test_construction_errors():
         v.record(v.number(), v.number())
     with pytest.raises(ValueError, match="Records can only have string keys"):
         v.record(v.any(), v.number())
-    with pytest.raises(ValueError, match="Records cannot have string literal keys"):
-        v.record(v.union(v.literal("a"), v.string()), v.number())
     v.record(v.union(v.id("users"), v.string()), v.number())  # fine
+    v.record(v.union(v.literal("a"), v.string()), v.number())  # fine: a string subtype
+    with pytest.raises(ValueError, match="Records can only have string keys"):
+        v.record(v.union(v.literal("a"), v.literal(1.0)), v.number())
+
+
+def test_record_keys_may_be_a_union_of_string_literals(memory_app):
+    keys = v.union(v.literal("foo"), v.literal("bar"))
+
+    @memory_app.query(args={"arg": v.record(keys, v.number())})
+    def echo(ctx, arg):
+        return arg
+
+    assert echo(arg={"foo": 0.0, "bar": 1.0}) == {"foo": 0.0, "bar": 1.0}
+    assert echo(arg={"bar": 2.0}) == {"bar": 2.0}  # a key may be absent
+    with pytest.raises(ArgumentValidationError) as raised:
+        echo(arg={"foo": 0.0, "qux": 1.0})
+    assert "Path: .arg.keys()" in str(raised.value)
+    assert "Value: \"qux\"" in str(raised.value)
+    assert v.record(keys, v.number()).to_json()["keys"] == {
+        "type": "union", "value": [{"type": "literal", "value": "foo"}, {"type": "literal", "value": "bar"}]}
 
 
 # --------------------------------------------------------------------------------------------
