@@ -22,6 +22,7 @@ from .validators import (
     Float64Validator,
     ObjectValidator,
     OptionalValidator,
+    SYSTEM_FIELDS,
     Resolver,
     UnionValidator,
     Validator,
@@ -154,9 +155,17 @@ def _document_validator(doc: Any) -> Optional[Validator]:
 
 
 def _without_system_fields(obj: ObjectValidator) -> ObjectValidator:
-    # Convex drops top-level `_`-prefixed fields (`_id`, `_creationTime`) from a table's validator.
-    if any(name.startswith("_") for name in obj.fields):
-        return ObjectValidator({k: fv for k, fv in obj.fields.items() if not k.startswith("_")})
+    """The validator without `_id`/`_creationTime` (a table's validator may describe them; Convex
+    drops them). Any other top-level field starting with `_` could never be stored: refused."""
+    for name in obj.fields:
+        if name.startswith("_") and name not in SYSTEM_FIELDS:
+            raise _error(
+                "InvalidFieldName",
+                f"Field '{name}' starts with an underscore, which is only allowed for system fields "
+                "like '_id'. Top-level fields of a table may not start with `_`.",
+            )
+    if any(name in SYSTEM_FIELDS for name in obj.fields):
+        return ObjectValidator({k: fv for k, fv in obj.fields.items() if k not in SYSTEM_FIELDS})
     return obj
 
 

@@ -269,6 +269,36 @@ def test_reserved_table_name():
     assert msg == "_users is a reserved table name."
 
 
+@pytest.mark.parametrize("document", [
+    {"_secret": v.string()},
+    v.object({"a": v.string(), "_secret": v.string()}),
+    v.union(v.object({"a": v.string()}), v.object({"_secret": v.string()})),
+])
+def test_top_level_fields_may_not_start_with_an_underscore(document):
+    msg = schema_error(lambda: define_schema({"t": define_table(document)}), "InvalidFieldName")
+    assert msg.startswith("Field '_secret' starts with an underscore, which is only allowed for system fields")
+
+
+def test_system_fields_in_a_table_validator_are_dropped():
+    table = define_table({"_id": v.id("t"), "_creationTime": v.number(), "a": v.string()})
+    assert list(table.document_validator.fields) == ["a"]
+
+
+def test_each_bad_name_is_refused_naming_it(app):
+    """Tables, indexes and top-level fields: identifiers, no leading `_` (the schema is unchanged)."""
+    bad = [
+        (lambda: {"bad-table": define_table({"a": v.string()})}, '"bad-table"'),
+        (lambda: {"_hidden": define_table({"a": v.string()})}, "_hidden"),
+        (lambda: {"t": define_table({"_secret": v.string()})}, "'_secret'"),
+        (lambda: {"t": define_table({"a": v.string()}).index("bad-index", ["a"])}, '"bad-index"'),
+    ]
+    for tables, culprit in bad:
+        with pytest.raises(SchemaDefinitionError) as raised:
+            app.set_schema(define_schema(tables()))
+        assert culprit in str(raised.value)
+    assert app.schema is None
+
+
 def test_define_schema_arguments():
     with pytest.raises(TypeError):
         define_schema({"t": {"a": v.string()}})
