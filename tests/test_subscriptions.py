@@ -8,7 +8,7 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from convex_lab import App, define_schema, define_table, v
+from convex_lab import App, Int64, define_schema, define_table, v
 from convex_lab.engine.subscriptions import SubscriptionIndex
 from convex_lab.keys import encode_value, prefix_end
 
@@ -84,7 +84,12 @@ def test_unchanged_result_is_not_delivered(memory_app):
     doc = send(room="a", body="same")
     seen = []
     sub = memory_app.subscribe(room_messages, {"room": "a"}, seen.append)
-    edit(id=doc, body="same")  # a write in range that leaves the result equal
+
+    @memory_app.mutation
+    def mark(ctx, id):
+        ctx.db.patch(id, {"n": 1.0})
+
+    mark(id=doc)  # a write in range that leaves the result (the bodies) equal
     assert sub.runs == 2 and seen == [["same"]]
 
 
@@ -411,3 +416,49 @@ def test_each_subscriber_gets_its_own_result(memory_app):
     send(room="b", body="elsewhere")  # a commit that does not change room a: nothing re-sent
     memory_app.flush()
     assert len(first) == 2 and len(second) == 2
+
+
+def test_a_patch_or_replace_that_changes_nothing_is_no_write(app):
+    """Convex: no commit, no live query re-run. A document changed and changed back in one
+    mutation is no write either; a change of type (1.0 -> Int64(1), 0.0 -> -0.0) is one."""
+    @app.mutation
+    def seed(ctx):
+        return ctx.db.insert("notes", {"body": "hi", "n": 0.0, "tags": ["a"]})
+
+    @app.mutation
+    def patch(ctx, id, value):
+        ctx.db.patch(id, value)
+
+    @app.mutation
+    def replace(ctx, id, value):
+        ctx.db.replace(id, value)
+
+    @app.mutation
+    def change_and_restore(ctx, id):
+        ctx.db.patch(id, {"body": "changed"})
+        ctx.db.patch(id, {"body": "hi"})
+
+    @app.query
+    def note(ctx, id):
+        return ctx.db.get(id)
+
+    doc_id = seed()
+    seen = []
+    sub = app.subscribe(note, {"id": doc_id}, seen.append)
+    ts = app._db.last_ts
+    patch(id=doc_id, value={"body": "hi"})
+    patch(id=doc_id, value={"tags": ["a"], "n": 0.0})
+    replace(id=doc_id, value={"n": 0.0, "tags": ["a"], "body": "hi"})
+    change_and_restore(id=doc_id)
+    app.flush()
+    assert app._db.last_ts == ts and sub.runs == 1 and len(seen) == 1
+
+    patch(id=doc_id, value={"n": Int64(0)})
+    app.flush()
+    assert app._db.last_ts > ts and sub.runs == 2 and type(seen[-1]["n"]) is Int64
+    ts = app._db.last_ts
+    replace(id=doc_id, value={"n": -0.0, "tags": ["a"], "body": "hi"})
+    app.flush()
+    assert app._db.last_ts > ts and sub.runs == 3 and str(seen[-1]["n"]) == "-0.0"
+    sub.unsubscribe()
+    app._db._check()

@@ -119,6 +119,12 @@ class Write:
         return f"Write({kind} {self.table.name} {self.id})"
 
 
+def unchanged(new: dict | None, old: dict | None) -> bool:
+    """Whether two versions of a document are exactly equal as Convex values (`1.0` is not
+    `Int64(1)`, `-0.0` is not `0.0`). Python's `==` rules out most changes cheaply first."""
+    return new is not None and old is not None and new == old and values_equal(new, old)
+
+
 class Transaction:
     """A single query or mutation execution.
 
@@ -375,7 +381,8 @@ class Transaction:
         fields = self._convert(table, merged, doc_id)
         new = {"_id": old["_id"], "_creationTime": old["_creationTime"]}
         new.update(fields)
-        self._store(table, doc_id, new, old)
+        if not unchanged(new, old):  # Convex: a patch that changes nothing is no write at all
+            self._store(table, doc_id, new, old)
 
     def replace(self, doc_id: str, value: Any) -> None:
         """`db.replace`: replace every non-system field. Raises on a nonexistent document."""
@@ -387,7 +394,8 @@ class Transaction:
         fields = self._convert(table, value, doc_id)
         new = {"_id": old["_id"], "_creationTime": old["_creationTime"]}
         new.update(fields)
-        self._store(table, doc_id, new, old)
+        if not unchanged(new, old):  # as for patch: no write, no commit, no live query re-run
+            self._store(table, doc_id, new, old)
 
     def delete(self, doc_id: str) -> None:
         """`db.delete`. Raises on a nonexistent document."""
@@ -483,6 +491,6 @@ class Transaction:
         out = []
         for doc_id, (table, before) in self.touched.items():
             after = table.docs.get(doc_id) if table.name in self.store.tables else None
-            if after is not before:
+            if after is not before and not unchanged(after, before):  # changed back: no write
                 out.append(Write(table, doc_id, before, after))
         return out
