@@ -246,8 +246,16 @@ def test_paginate_end_cursor_keeps_page_boundary(seeded):
 
 
 def test_paginate_errors_and_split(seeded):
-    with pytest.raises(NoDocumentsForPagination):
+    with pytest.raises(NoDocumentsForPagination, match="`numItems` to `paginate` must be positive"):
         run_query(seeded, lambda db: db.query("messages").paginate({"numItems": 0, "cursor": None}))
+    for bad in (-1, -1.0, 2.5, "3", True):  # the message names what the user passed: numItems
+        with pytest.raises(InvalidArgument) as raised:
+            run_query(seeded, lambda db: db.query("messages").paginate({"numItems": bad, "cursor": None}))
+        assert str(raised.value) == f"`numItems` to `paginate` must be a non-negative integer, got {bad!r}."
+    with pytest.raises(InvalidArgument, match="^`maximumRowsRead` to `paginate` must be a non-negative integer"):
+        run_query(seeded, lambda db: db.query("messages").paginate({"numItems": 1, "cursor": None, "maximumRowsRead": -5}))
+    with pytest.raises(InvalidArgument, match="^Arg 1 `n` to `take` must be a non-negative integer"):
+        run_query(seeded, lambda db: db.query("messages").take(-1))
 
     def twice(db):
         db.query("messages").paginate({"numItems": 1, "cursor": None})

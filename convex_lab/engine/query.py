@@ -43,7 +43,16 @@ _BATCH = 64  # keys fetched per SortedDict slice during a scan
 
 
 class IndexRange:
-    """`q.eq(...).gt(...).lt(...)` inside `with_index`: records the expressions, validated later."""
+    """The `q` of `with_index(name, lambda q: ...)`: the range of the index to read.
+
+    Chain `eq` on a prefix of the index's fields (in order), then optionally one lower bound
+    (`gt`/`gte`) and one upper bound (`lt`/`lte`) on the next field:
+    `lambda q: q.eq("room", "a").gte("score", 10.0).lt("score", 20.0)`. Each method returns a
+    new range (reusing an old one raises `QueryReused`); the range is checked against the index
+    when `with_index` runs, raising `InvalidIndexRange` if it does not follow these rules.
+    Values are converted without a validator, so a Python int becomes a float: compare an
+    `v.int64()` field with `Int64(5)`, not `5`.
+    """
 
     __slots__ = ("_exprs", "_used")
 
@@ -64,18 +73,23 @@ class IndexRange:
         return IndexRange(self._exprs + ((op, field, converted),))
 
     def eq(self, field: str, value: Any) -> "IndexRange":
+        """Documents whose `field` equals `value` (a Convex value; `UNSET` matches a missing field)."""
         return self._add("eq", field, value)
 
     def gt(self, field: str, value: Any) -> "IndexRange":
+        """Documents whose `field` is greater than `value`, in Convex's order of values."""
         return self._add("gt", field, value)
 
     def gte(self, field: str, value: Any) -> "IndexRange":
+        """Documents whose `field` is greater than or equal to `value`."""
         return self._add("gte", field, value)
 
     def lt(self, field: str, value: Any) -> "IndexRange":
+        """Documents whose `field` is less than `value`."""
         return self._add("lt", field, value)
 
     def lte(self, field: str, value: Any) -> "IndexRange":
+        """Documents whose `field` is less than or equal to `value`."""
         return self._add("lte", field, value)
 
 
@@ -144,7 +158,11 @@ def compile_range(index: Index, exprs: tuple) -> tuple[bytes, bytes | None]:
 
 
 class Expr:
-    """A filter expression node; `compile()` turns it into `doc -> value`."""
+    """A filter expression, built with the `q` of `.filter(lambda q: ...)`.
+
+    Combine expressions with `q.and_`, `q.or_` and `q.not_`: Python's `and`, `or`, `not` (and
+    `if expr:`) raise `TypeError`, since an expression has no truth value until it runs.
+    """
 
     __slots__ = ("op", "args")
 
@@ -166,9 +184,29 @@ def _operand(x: Any) -> Expr:
 
 
 class FilterBuilder:
-    """The `q` given to `.filter(lambda q: ...)`: Convex's expression operators."""
+    """The `q` of `.filter(lambda q: ...)`: Convex's filter expression operators.
+
+    Each operator takes expressions or plain values (converted without a validator: a Python
+    int becomes a float, so compare an int64 field with `Int64(5)`) and returns an `Expr`.
+    The predicate must produce a boolean expression; it is evaluated for each document the
+    query reads, and documents for which it is false are skipped (they still count as read).
+    Comparisons use Convex's total order of values, across types; arithmetic needs two float64
+    or two int64 operands and raises `EvalError` otherwise.
+
+    Example:
+        >>> ctx.db.query("messages").filter(
+        ...     lambda q: q.and_(q.eq(q.field("room"), "a"), q.gt(q.field("likes"), 3.0))
+        ... ).collect()  # doctest: +SKIP
+    """
 
     def field(self, path: str) -> Expr:
+        """The value of a document's field: `q.field("room")`, or a nested `q.field("author.name")`.
+
+        A missing field is `UNSET`, which sorts before every other value.
+
+        Raises:
+            InvalidArgument: `path` is not a string.
+        """
         if type(path) is not str:
             raise InvalidArgument(f"q.field takes a field path string, got {path!r}.")
         return Expr("field", (path,))
@@ -181,28 +219,43 @@ class FilterBuilder:
         return method
 
     eq = _binary("eq")
+    """`q.eq(left, right)`: true when the two values are equal (Convex equality)."""
     neq = _binary("neq")
+    """`q.neq(left, right)`: true when the two values differ."""
     lt = _binary("lt")
+    """`q.lt(left, right)`: `left < right` in Convex's order of values."""
     lte = _binary("lte")
+    """`q.lte(left, right)`: `left <= right` in Convex's order of values."""
     gt = _binary("gt")
+    """`q.gt(left, right)`: `left > right` in Convex's order of values."""
     gte = _binary("gte")
+    """`q.gte(left, right)`: `left >= right` in Convex's order of values."""
     add = _binary("add")
+    """`q.add(left, right)`: the sum (both float64 or both int64; int64 overflow raises `EvalError`)."""
     sub = _binary("sub")
+    """`q.sub(left, right)`: the difference."""
     mul = _binary("mul")
+    """`q.mul(left, right)`: the product."""
     div = _binary("div")
+    """`q.div(left, right)`: the quotient (int64 division truncates toward zero; int64 division by zero raises `EvalError`)."""
     mod = _binary("mod")
+    """`q.mod(left, right)`: the remainder, with the sign of `left`."""
     del _binary
 
     def neg(self, x: Any) -> Expr:
+        """`-x`, for a float64 or int64 value."""
         return Expr("neg", (_operand(x),))
 
     def not_(self, x: Any) -> Expr:
+        """Logical not of a boolean expression (a non-boolean raises `EvalError`)."""
         return Expr("not", (_operand(x),))
 
     def and_(self, *xs: Any) -> Expr:
+        """True when every boolean expression is true (`q.and_()` with none is true)."""
         return Expr("and", tuple(_operand(x) for x in xs))
 
     def or_(self, *xs: Any) -> Expr:
+        """True when at least one boolean expression is true (`q.or_()` with none is false)."""
         return Expr("or", tuple(_operand(x) for x in xs))
 
 
@@ -345,15 +398,33 @@ def parse_cursor(tag: bytes, cursor: Any) -> bytes | None:
 # The builder
 
 
-def _count(n: Any, what: str) -> int:
-    # Counts arrive as floats from clients; an integral float such as 2.0 is accepted.
+def _count(n: Any, what: str, name: str = "Arg 1 `n`") -> int:
+    """`n` as an int; `name` is how the user passed it (`take(n)`, or `numItems` to `paginate`).
+    Counts arrive as floats from clients; an integral float such as 2.0 is accepted."""
     if type(n) is bool or not isinstance(n, (int, float)) or (isinstance(n, float) and not n.is_integer()) or n < 0:
-        raise InvalidArgument(f"Arg 1 `n` to `{what}` must be a non-negative integer, got {n!r}.")
+        raise InvalidArgument(f"{name} to `{what}` must be a non-negative integer, got {n!r}.")
     return int(n)
 
 
 class Query:
-    """`ctx.db.query(table)` and everything chained after it. Each object is used once."""
+    """A query over one table: `ctx.db.query(table)` and everything chained after it.
+
+    Build it in order: at most one source (`with_index` or `full_table_scan`, right after
+    `db.query`), then `order` and any number of `filter`s, then one terminal: `collect`, `take`,
+    `first`, `unique`, `paginate`, or a `for` loop. Without `with_index` the query reads the
+    table in `_creationTime` order (the `by_creation_time` index). Each method returns a new
+    query and uses up the one it was called on: calling a method on a query object a second
+    time raises `QueryReused`, so chain the calls.
+
+    What a query reads is its read set: only the index range it scanned (up to where a
+    `take`/`first`/`paginate` stopped), which is what makes live queries re-run precisely.
+
+    Example:
+        >>> (ctx.db.query("messages")
+        ...     .with_index("by_room", lambda q: q.eq("room", "a"))
+        ...     .order("desc")
+        ...     .take(10))  # doctest: +SKIP
+    """
 
     __slots__ = ("_txn", "_table", "_index", "_range", "_order", "_filters", "_stage", "_used", "_scan_end")
 
@@ -411,7 +482,24 @@ class Query:
 
     # -- sources ----------------------------------------------------------------------------
     def with_index(self, name: str, range_fn: Callable[[IndexRange], IndexRange] | None = None) -> "Query":
-        """Scan the index `name`, limited to the range `range_fn` builds. Checked now, not at run time."""
+        """Read through the index `name`, limited to the range that `range_fn` builds.
+
+        Documents come in the index's order (its fields, then `_creationTime`). Besides the
+        schema's indexes, every table has `by_creation_time` and `by_id`.
+
+        Args:
+            name: The index's name.
+            range_fn: `lambda q: q.eq(...)...` on an `IndexRange`; `None` reads the whole index.
+
+        Returns:
+            The query, reading that index range.
+
+        Raises:
+            IndexNotFoundError: The table has no index `name`.
+            InvalidIndexRange: The range does not follow the index's fields (checked here,
+                before anything is read).
+            InvalidArgument: `with_index` does not come directly after `db.query(table)`.
+        """
         if self._stage != 0:
             raise InvalidArgument("with_index must come directly after db.query(table).")
         index = self._lookup_index(name)
@@ -430,11 +518,17 @@ class Query:
         return self._take_over(index=name, rng=rng, stage=1)
 
     def full_table_scan(self) -> "Query":
+        """Read the whole table in `_creationTime` order (the default; this states it explicitly)."""
         if self._stage != 0:
             raise InvalidArgument("full_table_scan must come directly after db.query(table).")
         return self._take_over(stage=1)
 
     def with_search_index(self, name: str, search_fn: Callable | None = None) -> "Query":
+        """Full-text search is not available yet: always raises `InvalidArgument`.
+
+        Search indexes can be declared in a schema (`search_index`) and are kept, but cannot be
+        queried yet.
+        """
         raise InvalidArgument(
             f"Search index {self._table}.{name}: full-text search queries are not available yet in convex_lab; "
             "the search index definition is kept and will be queryable when search lands."
@@ -442,6 +536,11 @@ class Query:
 
     # -- shaping ----------------------------------------------------------------------------
     def order(self, order: str) -> "Query":
+        """Return documents in `"asc"` (the default) or `"desc"` order of the index.
+
+        Raises:
+            InvalidArgument: `order` is neither `"asc"` nor `"desc"`, or was already given.
+        """
         if order not in ("asc", "desc"):
             raise InvalidArgument(f'order must be "asc" or "desc", got {order!r}.')
         if self._order is not None:
@@ -449,6 +548,16 @@ class Query:
         return self._take_over(order=order, stage=1)
 
     def filter(self, predicate: Callable[[FilterBuilder], Any]) -> "Query":
+        """Keep only the documents for which `predicate(q)` is true.
+
+        `predicate` receives a `FilterBuilder` and returns a boolean expression. Filters do not
+        narrow what is read: the query still scans its whole index range, so prefer an index
+        range for selective conditions.
+
+        Raises:
+            EvalError: When the query runs, the expression is not a boolean for some document,
+                or its arithmetic fails.
+        """
         expr = predicate(FilterBuilder())
         if not isinstance(expr, Expr):
             expr = _operand(expr)
@@ -550,12 +659,16 @@ class Query:
         return [doc for _, doc in self._scan(lo, hi, limit)]
 
     def collect(self) -> list[dict]:
-        """All matching documents, in order. O(k log n) for k documents read."""
+        """All matching documents, as a list, in order."""
         self._consume()
         return self._run(None)
 
     def take(self, n: Any) -> list[dict]:
-        """The first `n` matching documents; reads (and records) only what it needs."""
+        """The first `n` matching documents, as a list; reads only as far as it needs.
+
+        Raises:
+            InvalidArgument: `n` is not a non-negative integer.
+        """
         count = _count(n, "take")
         self._consume()
         if count == 0:
@@ -563,11 +676,17 @@ class Query:
         return self._run(count)
 
     def first(self) -> dict | None:
+        """The first matching document, or `None` when there is none."""
         self._consume()
         docs = self._run(1)
         return docs[0] if docs else None
 
     def unique(self) -> dict | None:
+        """The only matching document, or `None` when there is none.
+
+        Raises:
+            UniqueQueryError: More than one document matches.
+        """
         self._consume()
         docs = self._run(2)
         if len(docs) > 1:
@@ -578,12 +697,43 @@ class Query:
         return docs[0] if docs else None
 
     def __iter__(self) -> Iterator[dict]:
+        """Iterate over the matching documents (`for doc in ctx.db.query("t"): ...`).
+
+        Documents are read in small batches as the loop goes, so a mutation may write between
+        items, and stopping early reads (and records) only what was consumed.
+        """
         self._consume()
         lo, hi = self._range
         return self._iterate(lo, hi)
 
     def paginate(self, opts: dict) -> dict:
-        """One page in Convex's shape: `page`, `isDone`, `continueCursor` (+ split fields when relevant)."""
+        """Read one page of results, Convex's cursor-based pagination.
+
+        Pass `{"numItems": n, "cursor": None}` for the first page, then the previous page's
+        `continueCursor` as `cursor` for the next, until `isDone`. A cursor is tied to this
+        query's table, index and order. Only one `paginate` may run per function. In a live
+        query, a page keeps its end boundary across re-runs, so it grows or shrinks in place
+        and consecutive pages never skip or repeat documents.
+
+        Args:
+            opts: `numItems` (page size, 1 to 32,000) and `cursor` (`None` or a cursor string);
+                optionally `endCursor` (end the page there instead of after `numItems`),
+                `maximumRowsRead` and `maximumBytesRead` (stop reading early).
+
+        Returns:
+            A dict with `page` (the documents), `isDone` (no more pages) and `continueCursor`
+            (where the next page starts); plus `splitCursor` and `pageStatus`
+            (`"SplitRecommended"` or `"SplitRequired"`) when the page read close to the limits
+            or was cut short by `maximumRowsRead`/`maximumBytesRead`.
+
+        Raises:
+            InvalidArgument: `opts` is not a dict, `numItems` is missing or not a non-negative
+                integer.
+            NoDocumentsForPagination: `numItems` is 0.
+            PageSizeTooLarge: `numItems` is above 32,000.
+            InvalidCursor: The cursor is malformed or comes from another query.
+            MultiplePaginatedDatabaseQueries: A second `paginate` in the same function.
+        """
         self._consume()
         txn = self._txn
         if not isinstance(opts, dict):
@@ -596,7 +746,7 @@ class Query:
         txn.paginated = True
         if "numItems" not in opts:
             raise InvalidArgument("paginate options are missing `numItems`.")
-        num_items = _count(opts["numItems"], "paginate")
+        num_items = _count(opts["numItems"], "paginate", "`numItems`")
         cursor = opts.get("cursor")
         end_cursor = opts.get("endCursor")
         if end_cursor is None and txn.journal_end_cursor is not None:
@@ -607,11 +757,11 @@ class Query:
         max_bytes = opts.get("maximumBytesRead")
         if end_cursor is None:
             if num_items == 0:
-                raise NoDocumentsForPagination("paginate requires numItems > 0 (got 0).")
+                raise NoDocumentsForPagination("`numItems` to `paginate` must be positive: a page of 0 items was requested.")
             if num_items > MAX_PAGE_SIZE:
                 raise PageSizeTooLarge(f"numItems {num_items} is too large: the maximum page size is {MAX_PAGE_SIZE}.")
         for opt_name, opt in (("maximumRowsRead", max_rows), ("maximumBytesRead", max_bytes)):
-            if opt is not None and _count(opt, f"paginate {opt_name}") == 0:
+            if opt is not None and _count(opt, "paginate", f"`{opt_name}`") == 0:
                 raise InvalidArgument(f"{opt_name} must be positive (got 0).")
         tag = _source_tag(self._table, self._index, self._order or "asc")
         desc = self._order == "desc"
