@@ -62,6 +62,47 @@ def test_names_and_paths(app):
         app.run("notebook:missing")
 
 
+def test_a_bare_name_finds_the_one_function_with_that_name(app):
+    @app.query
+    def boom(ctx):
+        return "notebook"
+
+    assert app.run("boom") == "notebook"  # no `boom:default`: the one function named boom
+    assert app.subscribe("boom", {}, lambda _: None).result == "notebook"
+
+    @app.query(name="boom")
+    def default_export(ctx):
+        return "module default"
+
+    @app.query(name="boom:default")
+    def boom_default(ctx):
+        return "boom module"
+
+    # Convex's rule first: a bare module path is that module's default export.
+    assert app.run("boom") == "boom module"
+
+    @app.query(name="other:count")
+    def count_other(ctx):
+        return 1.0
+
+    @app.query(name="count")
+    def count_notebook(ctx):
+        return 2.0
+
+    with pytest.raises(FunctionNotFound) as raised:
+        app.run("count")
+    assert str(raised.value) == ("Could not find function for 'count:default'. Several functions are named "
+                                 "'count': did you mean 'notebook:count' or 'other:count'?")
+    with pytest.raises(FunctionNotFound) as raised:
+        app.run("notebook:bom")
+    assert "Did you mean 'notebook:boom'?" in str(raised.value)
+    with pytest.raises(FunctionNotFound) as raised:
+        app.run("zzzzzz:qqqqqq")
+    assert "Define it with @app.query first (registered: " in str(raised.value)
+    with pytest.raises(FunctionNotFound):
+        app.run("other:boom")  # a full path is never guessed
+
+
 def test_reregistration_replaces(app):
     @app.query
     def f(ctx):
@@ -103,7 +144,11 @@ def test_argument_validation_errors(app):
 
     with pytest.raises(ArgumentValidationError) as info:
         send(n=1)
-    assert str(info.value).startswith("ArgumentValidationError: Object is missing the required field `room`")
+    # Named as Convex's clients name it: [CONVEX M(path)] before the message.
+    assert str(info.value).startswith(
+        "[CONVEX M(notebook:send)] ArgumentValidationError: Object is missing the required field `room`")
+    with pytest.raises(ArgumentValidationError, match=r"^\[CONVEX M\(notebook:send\)\] .*must be an object"):
+        app.run(send, ["not", "a", "dict"])
     with pytest.raises(ArgumentValidationError, match="extra field `zzz`"):
         send(room="a", zzz=1)
     with pytest.raises(ArgumentValidationError, match=r"Path: \.room"):
@@ -125,7 +170,7 @@ def test_returns_validation(app):
     def bad(ctx):
         return 5
 
-    with pytest.raises(ReturnsValidationError, match="ReturnsValidationError"):
+    with pytest.raises(ReturnsValidationError, match=r"^\[CONVEX Q\(notebook:bad\)\] ReturnsValidationError: "):
         bad()
 
     @app.query(returns=v.array(v.int64()))

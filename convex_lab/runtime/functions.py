@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import difflib
 import inspect
 import os
 import random
@@ -69,6 +70,11 @@ def normalize_path(path: str) -> str:
     return f"{module}:{name}"
 
 
+def _caller_tag(definition: "FunctionDef") -> str:
+    """What Convex's clients put before a function's error: `[CONVEX M(messages:send)]`."""
+    return f"[CONVEX {definition.kind[0].upper()}({definition.path})]"
+
+
 def canonical_path(path: str) -> str:
     """Convex's stored form, with `.js`: `messages:send` → `messages.js:send`."""
     module, _, name = normalize_path(path).partition(":")
@@ -100,11 +106,20 @@ _frame: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("convex_la
 
 
 class FunctionHandle:
-    """What the decorators return: call it like a client (`send(room="a")`), or pass it to
-    `ctx.run_*`, the scheduler or `app.subscribe`.
+    """A registered function, as `@app.query`, `@app.mutation` and `@app.action` return it.
 
-    From synchronous code a call blocks and returns the result; from a coroutine it returns an
-    awaitable. `call(args)` always blocks; `call_async(args)` always returns an awaitable.
+    Call it like a client: `send(room="a", body="hi")` or `send({"room": "a", "body": "hi"})`.
+    From synchronous code a call blocks and returns the result; from a coroutine (an `async def`,
+    or a notebook cell using top-level `await`) it returns an awaitable. `call(args)` always
+    blocks; `call_async(args)` always returns an awaitable. A handle can also be passed wherever
+    a function is expected: `ctx.run_query`/`run_mutation`/`run_action`, `app.run`,
+    `app.subscribe`, `app.live`. The handle keeps the handler's `__doc__` and `__name__`.
+
+    Inside a Convex function, do not call a handle directly (that raises `RuntimeError`): use
+    `ctx.run_query`, `ctx.run_mutation` or `ctx.run_action`.
+
+    Attributes:
+        definition (FunctionDef): The registration: kind, path, handler, validators.
     """
 
     def __init__(self, runtime: "Runtime", definition: FunctionDef) -> None:
@@ -116,10 +131,12 @@ class FunctionHandle:
 
     @property
     def path(self) -> str:
+        """The function's path, such as `"notebook:send"`."""
         return self.definition.path
 
     @property
     def kind(self) -> str:
+        """`"query"`, `"mutation"` or `"action"`."""
         return self.definition.kind
 
     def __repr__(self) -> str:
@@ -135,6 +152,18 @@ class FunctionHandle:
         return kwargs
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the function as a client call, with keyword arguments or one dict of arguments.
+
+        Returns:
+            The result (blocking), or an awaitable of it when called from a coroutine.
+
+        Raises:
+            TypeError: Positional arguments other than one dict.
+            RuntimeError: Called from inside another Convex function.
+            ArgumentValidationError: The arguments do not match the `args` validators.
+            ReturnsValidationError: The result does not match the `returns` validator.
+            InterruptedAfterCommit: Ctrl-C arrived after a mutation had committed.
+        """
         arguments = self._gather(args, kwargs)
         _refuse_direct_call(self.definition.path)
         if _in_coroutine():
@@ -142,10 +171,17 @@ class FunctionHandle:
         return self._runtime.call(self.definition.path, arguments, caller="notebook")
 
     def call(self, args: dict | None = None) -> Any:
+        """Run the function with `args` (a dict) and return its result; always blocks."""
         _refuse_direct_call(self.definition.path)
         return self._runtime.call(self.definition.path, args or {}, caller="notebook")
 
     def call_async(self, args: dict | None = None) -> Any:
+        """Run the function with `args` (a dict); returns an awaitable of its result.
+
+        Call it from a running event loop. Queries, mutations and plain `def` actions run on a
+        worker thread, `async def` actions on convex_lab's own loop, so the calling loop is
+        never blocked.
+        """
         _refuse_direct_call(self.definition.path)
         return self._runtime.call_async(self.definition.path, args or {}, caller="notebook")
 
@@ -177,7 +213,16 @@ _WRITE_METHODS = frozenset({"insert", "patch", "replace", "delete"})
 
 
 class DatabaseReader:
-    """`ctx.db` in queries: reads only."""
+    """`ctx.db` in a query: reads only.
+
+    Documents come back as fresh dicts (changing one changes nothing stored), with `_id` and
+    `_creationTime`. Every read is recorded in the function's read set, which decides when a
+    live query re-runs. A write method (`insert`, `patch`, ...) on it raises `AttributeError`
+    saying that queries only read.
+
+    Attributes:
+        system (SystemReader): Read-only access to system tables (`ctx.db.system`).
+    """
 
     __slots__ = ("_txn", "system")
 
@@ -186,12 +231,32 @@ class DatabaseReader:
         self.system = SystemReader(txn)
 
     def get(self, table_or_id: Any, doc_id: Any = None) -> dict | None:
-        """`db.get(id)` or `db.get(table, id)` (checks the table too)."""
+        """Read one document by id: `db.get(id)`, or `db.get(table, id)` to also check its table.
+
+        Args:
+            table_or_id: The document's id, or the table's name when `doc_id` is given.
+            doc_id: The document's id, in the two-argument form.
+
+        Returns:
+            The document, or `None` when no document has that id (deleted, or never there).
+
+        Raises:
+            InvalidArgument: The id is not an id string at all, or (two-argument form) is an
+                id of another table.
+        """
         if doc_id is None:
             return self._txn.get(table_or_id)
         return self._txn.get(doc_id, table_or_id)
 
     def query(self, table: str) -> Query:
+        """Start a query over `table`: chain `.with_index(...)`, `.order(...)`, `.filter(...)`,
+        then one of `.collect()`, `.take(n)`, `.first()`, `.unique()`, `.paginate(...)`, or
+        iterate over it. A table that does not exist yet reads as empty.
+
+        Raises:
+            TypeError: `table` is not a string.
+            ValueError: `table` is a system table (read those with `db.system.query`).
+        """
         if type(table) is not str:
             raise TypeError(f"db.query takes a table name, got {table!r}.")
         if table.startswith("_"):
@@ -199,6 +264,11 @@ class DatabaseReader:
         return Query(self._txn, table)
 
     def normalize_id(self, table: str, id_string: Any) -> str | None:
+        """`id_string` if it is a valid id of a document of `table`, else `None` (never raises).
+
+        Whether the document exists is not checked. `normalizeId` is the same method under
+        Convex's name.
+        """
         return self._txn.normalize_id(table, id_string)
 
     normalizeId = normalize_id
@@ -211,27 +281,89 @@ class DatabaseReader:
 
 
 class DatabaseWriter(DatabaseReader):
-    """`ctx.db` in mutations: reads and writes."""
+    """`ctx.db` in a mutation: reads (as `DatabaseReader`) and writes.
+
+    Writes apply at once within the mutation (later reads see them) and commit together when
+    the handler returns; if it raises, none of them happen. Written values follow the int rule:
+    in a table with a schema, the validators decide (`v.int64()` fields store `Int64`), elsewhere
+    a Python int becomes a float. Documents are checked against the table's schema and Convex's
+    size limits.
+    """
 
     __slots__ = ()
 
     def insert(self, table: str, value: dict) -> str:
+        """Insert a new document into `table` (created if needed) and return its id.
+
+        Args:
+            table: The table's name (an identifier; not a system table).
+            value: The document's fields; `_id` and `_creationTime` are set by Convex.
+
+        Returns:
+            The new document's id.
+
+        Raises:
+            SchemaValidationError: The document does not match the table's schema.
+            InvalidArgument: `value` is not a dict or contains a system field, or the table
+                name is invalid.
+            ReadOnlyTable: `table` is a system table.
+            DocumentTooLarge: The document is over Convex's size or nesting limits.
+            TypeError: A value is not a Convex value (a set, a datetime, ...).
+            ValueError: A value cannot be stored as given (an int beyond 2**53 outside a
+                `v.int64()` field, a field name Convex does not allow, ...).
+        """
         return self._txn.insert(table, value)
 
     def patch(self, table_or_id: str, id_or_value: Any, value: Any = None) -> None:
-        """`db.patch(id, fields)` or `db.patch(table, id, fields)`."""
+        """Update some fields of a document: `db.patch(id, fields)` or `db.patch(table, id, fields)`.
+
+        A shallow merge: the given fields replace the old values, a field set to `UNSET` is
+        removed, the other fields stay. `_id` and `_creationTime` may appear only with their
+        current values.
+
+        Args:
+            table_or_id: The document's id, or the table's name in the three-argument form.
+            id_or_value: The fields to change, or the document's id in the three-argument form.
+            value: The fields to change, in the three-argument form.
+
+        Raises:
+            NonexistentDocument: No document has that id.
+            InvalidArgument: The id is of another table (three-argument form), or the fields
+                are not a dict or try to change a system field.
+            SchemaValidationError: The patched document does not match the table's schema.
+        """
         if value is None:
             return self._txn.patch(table_or_id, id_or_value)
         self._check_table(table_or_id, id_or_value)
         return self._txn.patch(id_or_value, value)
 
     def replace(self, table_or_id: str, id_or_value: Any, value: Any = None) -> None:
+        """Replace all fields of a document: `db.replace(id, doc)` or `db.replace(table, id, doc)`.
+
+        `_id` and `_creationTime` stay; fields missing from the new value are removed.
+
+        Args:
+            table_or_id: The document's id, or the table's name in the three-argument form.
+            id_or_value: The new fields, or the document's id in the three-argument form.
+            value: The new fields, in the three-argument form.
+
+        Raises:
+            NonexistentDocument: No document has that id.
+            InvalidArgument: As for `patch`.
+            SchemaValidationError: The new document does not match the table's schema.
+        """
         if value is None:
             return self._txn.replace(table_or_id, id_or_value)
         self._check_table(table_or_id, id_or_value)
         return self._txn.replace(id_or_value, value)
 
     def delete(self, table_or_id: str, doc_id: Any = None) -> None:
+        """Delete a document: `db.delete(id)` or `db.delete(table, id)`.
+
+        Raises:
+            NonexistentDocument: No document has that id.
+            InvalidArgument: The id is of another table (two-argument form).
+        """
         if doc_id is None:
             return self._txn.delete(table_or_id)
         self._check_table(table_or_id, doc_id)
@@ -245,7 +377,7 @@ class DatabaseWriter(DatabaseReader):
 
 
 class SystemReader:
-    """`ctx.db.system`: read-only access to system tables such as `_storage`."""
+    """`ctx.db.system`: read-only access to system tables (names starting with `_`)."""
 
     __slots__ = ("_txn",)
 
@@ -253,19 +385,30 @@ class SystemReader:
         self._txn = txn
 
     def get(self, doc_id: Any) -> dict | None:
+        """A system document by id, or `None` (as `DatabaseReader.get`)."""
         return self._txn.get(doc_id)
 
     def query(self, table: str) -> Query:
+        """Start a query over the system table `table` (as `DatabaseReader.query`).
+
+        Raises:
+            ValueError: `table` is not a system table name.
+        """
         if type(table) is not str or not table.startswith("_"):
             raise ValueError(f"ctx.db.system.query reads system tables (names starting with _), got {table!r}.")
         return Query(self._txn, table)
 
     def normalize_id(self, table: str, id_string: Any) -> str | None:
+        """`id_string` if it is an id of the system table `table`, else `None`."""
         return self._txn.normalize_id(table, id_string)
 
 
 class Auth:
-    """`ctx.auth`."""
+    """`ctx.auth`: who is calling.
+
+    Calls from the notebook, `app.run*` and `app.subscribe` carry no identity, so
+    `get_user_identity()` returns `None` for them.
+    """
 
     __slots__ = ("_identity",)
 
@@ -273,13 +416,24 @@ class Auth:
         self._identity = identity
 
     def get_user_identity(self) -> dict | None:
+        """A copy of the caller's identity (a dict of claims such as `subject`), or `None`.
+
+        `getUserIdentity` is the same method under Convex's name.
+        """
         return dict(self._identity) if self._identity is not None else None
 
     getUserIdentity = get_user_identity
 
 
 class QueryCtx:
-    """The `ctx` of a query: `db`, `auth`, `now`, `random`, `run_query`."""
+    """The `ctx` a query's handler receives.
+
+    Attributes:
+        db (DatabaseReader): Reads documents and builds queries.
+        auth (Auth): The caller's identity.
+        now (float): The time this run started, in milliseconds since the Unix epoch (fixed for
+            the whole run, as Convex's `Date.now()` is in a query).
+    """
 
     def __init__(self, runtime: "Runtime", txn: "Transaction", identity: dict | None, depth: int) -> None:
         self._runtime = runtime
@@ -293,7 +447,7 @@ class QueryCtx:
 
     @property
     def random(self) -> random.Random:
-        """A `random.Random` seeded for this run (made on first use: seeding costs ~3 µs)."""
+        """A `random.Random` for this run, freshly seeded (made on first use)."""
         if self._random is None:
             self._random = random.Random(int.from_bytes(os.urandom(8), "big"))
         return self._random
@@ -302,27 +456,69 @@ class QueryCtx:
         return DatabaseReader(txn)
 
     def run_query(self, fn: Any, args: dict | None = None) -> Any:
-        """Run a query in this transaction (same snapshot, sees this run's writes)."""
+        """Run another query inside this one and return its result.
+
+        It runs in the same transaction: it sees the same snapshot (and, from a mutation, the
+        writes made so far), and its reads join this run's read set. `runQuery` is the same
+        method under Convex's name.
+
+        Args:
+            fn: A query's `FunctionHandle` or path.
+            args: Its arguments, as a dict (validated like a client call's).
+
+        Raises:
+            WrongFunctionKind: `fn` is not a query.
+            FunctionNotFound: No function is registered at that path.
+            RuntimeError: The nested calls go more than 8 functions deep.
+        """
         return self._runtime.run_nested(fn, args or {}, self._txn, self._identity, self._depth, "query")
 
     runQuery = run_query
 
 
 class MutationCtx(QueryCtx):
-    """The `ctx` of a mutation: adds writes and `run_mutation` (a sub-transaction)."""
+    """The `ctx` a mutation's handler receives: a `QueryCtx` whose `db` also writes.
+
+    Attributes:
+        db (DatabaseWriter): Reads and writes documents.
+    """
 
     def _make_db(self, txn: "Transaction") -> DatabaseReader:
         return DatabaseWriter(txn)
 
     def run_mutation(self, fn: Any, args: dict | None = None) -> Any:
-        """Run a mutation as a sub-transaction: rolled back if it raises."""
+        """Run another mutation inside this one, as a sub-transaction, and return its result.
+
+        Its writes join this mutation's transaction. If it raises, its own writes are rolled back
+        and the exception propagates (catch it to go on). `runMutation` is the same method under
+        Convex's name.
+
+        Args:
+            fn: A mutation's `FunctionHandle` or path.
+            args: Its arguments, as a dict.
+
+        Raises:
+            WrongFunctionKind: `fn` is not a mutation.
+            FunctionNotFound: No function is registered at that path.
+            RuntimeError: The nested calls go more than 8 functions deep.
+        """
         return self._runtime.run_nested(fn, args or {}, self._txn, self._identity, self._depth, "mutation")
 
     runMutation = run_mutation
 
 
 class ActionCtx:
-    """The `ctx` of an action. In a sync action, `run_*` block; in an async action, await them."""
+    """The `ctx` an action's handler receives: no `db`, but `run_query`, `run_mutation`,
+    `run_action`.
+
+    Each call runs as its own transaction (a mutation commits when it returns). In a plain `def`
+    action these methods block and return the result; in an `async def` action they return
+    awaitables (`await ctx.run_query(...)`). `runQuery`, `runMutation` and `runAction` are the
+    same methods under Convex's names.
+
+    Attributes:
+        auth (Auth): The caller's identity.
+    """
 
     def __init__(self, runtime: "Runtime", identity: dict | None, is_async: bool, capture: logmod.Capture) -> None:
         self._runtime = runtime
@@ -349,12 +545,32 @@ class ActionCtx:
         return asyncio.get_running_loop().run_in_executor(None, context.run, blocking)
 
     def run_query(self, fn: Any, args: dict | None = None) -> Any:
+        """Run a query (handle or path) with `args`; its result, or an awaitable in an async action.
+
+        Raises:
+            WrongFunctionKind: `fn` is not a query.
+            FunctionNotFound: No function is registered at that path.
+        """
         return self._run(fn, args, "query")
 
     def run_mutation(self, fn: Any, args: dict | None = None) -> Any:
+        """Run a mutation (handle or path) with `args` as its own transaction; its result, or
+        an awaitable in an async action.
+
+        Raises:
+            WrongFunctionKind: `fn` is not a mutation.
+            FunctionNotFound: No function is registered at that path.
+        """
         return self._run(fn, args, "mutation")
 
     def run_action(self, fn: Any, args: dict | None = None) -> Any:
+        """Run another action (handle or path) with `args`; its result, or an awaitable in an
+        async action.
+
+        Raises:
+            WrongFunctionKind: `fn` is not an action.
+            FunctionNotFound: No function is registered at that path.
+        """
         return self._run(fn, args, "action")
 
     runQuery, runMutation, runAction = run_query, run_mutation, run_action
@@ -415,12 +631,7 @@ class Runtime:
             path = fn
             if definition is None:
                 path = normalize_path(fn)
-                definition = self.functions.get(path)
-            if definition is None:
-                raise FunctionNotFound(
-                    f"Could not find function for '{path}'. Define it with @app.{expected_kind or 'query'} first "
-                    f"(registered: {', '.join(sorted(self.functions)) or 'none'})."
-                )
+                definition = self.functions.get(path) or self._by_bare_name(fn, path, expected_kind)
         else:
             raise TypeError(f"Expected a convex_lab function or a path string, got {fn!r}.")
         if expected_kind is not None and definition.kind != expected_kind:
@@ -430,19 +641,40 @@ class Runtime:
             )
         return definition
 
+    def _by_bare_name(self, name: str, path: str, expected_kind: str | None) -> FunctionDef:
+        """A notebook user writes `app.run("send")` for `notebook:send`. Convex reads a bare name
+        as the module's default export (`send:default`); when no such function exists, the one
+        function named `send` in any module is meant. Otherwise: FunctionNotFound, with the
+        candidates (or the closest names) as suggestions."""
+        named = [d for d in self.functions.values() if ":" not in name and d.path.partition(":")[2] == name]
+        if len(named) == 1:
+            return named[0]
+        message = f"Could not find function for '{path}'."
+        if named:
+            choices = " or ".join(f"'{d.path}'" for d in sorted(named, key=lambda d: d.path))
+            message += f" Several functions are named '{name}': did you mean {choices}?"
+        else:
+            close = difflib.get_close_matches(path, sorted(self.functions), n=3, cutoff=0.8)
+            if close:
+                message += f" Did you mean {' or '.join(repr(c) for c in close)}?"
+            else:
+                message += (f" Define it with @app.{expected_kind or 'query'} first "
+                            f"(registered: {', '.join(sorted(self.functions)) or 'none'}).")
+        raise FunctionNotFound(message)
+
     # -- validation -------------------------------------------------------------------------
     def _convert_args(self, definition: FunctionDef, raw: Any) -> dict:
         if raw is None:
             raw = {}
         if type(raw) is not dict:
-            raise ArgumentValidationError(f"ArgumentValidationError: Arguments must be an object (a dict), got {type(raw).__name__}.")
+            raise ArgumentValidationError(f"{_caller_tag(definition)} ArgumentValidationError: Arguments must be an object (a dict), got {type(raw).__name__}.")
         if definition.args is None:
             converted = convex_value(raw)
         else:
             try:
                 converted = definition.args.convert(raw, "", self._resolver)
             except ValidationMismatch as exc:
-                raise ArgumentValidationError(f"ArgumentValidationError: {exc.message}") from None
+                raise ArgumentValidationError(f"{_caller_tag(definition)} ArgumentValidationError: {exc.message}") from None
         check_value_limits(converted)
         return converted
 
@@ -453,7 +685,7 @@ class Runtime:
             try:
                 converted = definition.returns.convert(result, "", self._resolver)
             except ValidationMismatch as exc:
-                raise ReturnsValidationError(f"ReturnsValidationError: {exc.message}") from None
+                raise ReturnsValidationError(f"{_caller_tag(definition)} ReturnsValidationError: {exc.message}") from None
         if not definition.unlimited:
             check_value_limits(converted)
         return converted
