@@ -1,8 +1,9 @@
 """`App`: one Convex deployment in the process — engine, persistence, functions, data in and out.
 
-The App is the user-facing object of API.md. It owns a `Database` (engine/database.py), its
-`Persistence` (DuckDB: durable file or in-memory SQL mirror), and a `Runtime` (registered functions).
-It holds little logic of its own: each method delegates to the module that owns the concept.
+The App is the object users hold (documented in docs/reference/app.md). It owns a `Database`
+(engine/database.py), its `Persistence` (DuckDB: durable file or in-memory SQL mirror), and a
+`Runtime` (registered functions). It holds little logic of its own: each method delegates to the
+module that owns the concept.
 """
 
 from __future__ import annotations
@@ -22,15 +23,32 @@ from . import data_io
 
 
 class App:
-    """A Convex backend living in this process.
+    """A Convex backend living in this process: tables, functions, live queries and SQL.
 
-    >>> app = App()                      # in memory; App("lab.duckdb") is durable
-    >>> @app.mutation
-    ... def add(ctx, body):
-    ...     return ctx.db.insert("notes", {"body": body})
-    >>> note_id = add(body="hi")
+    `App()` keeps everything in memory; `App("lab.duckdb")` keeps it in a DuckDB file, where
+    every acknowledged commit is durable and reopening the file restores tables, schema and
+    documents (functions are code: define them again). Opening a file that another App of this
+    process has open takes it over (re-running the cell that opens it does this): the older App
+    is closed. An App is a context manager: `with App("lab.duckdb") as app:` closes it at the end.
 
-    `limits="off"` lifts Convex's transaction limits.
+    Args:
+        path: The database file, or `None` for an in-memory App.
+        limits: `"on"` (or `True`, the default) enforces Convex's per-transaction limits (documents
+            and bytes read and written, index ranges read); `"off"` (or `False`) lifts them.
+
+    Raises:
+        ValueError: `limits` is not `"on"`, `"off"`, `True` or `False`.
+        DatabaseFileError: The file is held by another process, or is not a convex_lab database.
+
+    Attributes:
+        path (str | None): The database file, or `None` for an in-memory App.
+
+    Example:
+        >>> app = App()                      # in memory; App("lab.duckdb") is durable
+        >>> @app.mutation
+        ... def add(ctx, body):
+        ...     return ctx.db.insert("notes", {"body": body})
+        >>> note_id = add(body="hi")
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, limits: str | bool = "on") -> None:
@@ -97,8 +115,13 @@ class App:
         self.close()
 
     def close(self) -> None:
-        """Stop the app's threads and release the database file. Idempotent. Every commit it
-        acknowledged is already durable; later use of the App raises `AppClosedError`."""
+        """Close the App: stop its threads and release the database file.
+
+        Idempotent. Every commit the App acknowledged is already durable, so nothing is lost by
+        closing; an in-memory App's data is gone. Live queries and live views are told the App
+        is closed. Afterwards, using the App (calling its functions, `sql`, `subscribe`, ...)
+        raises `AppClosedError`.
+        """
         if self.path:
             reason = f'This App was closed (app.close()). Open the file again with App("{self.path}") to go on.'
         else:
@@ -118,13 +141,26 @@ class App:
 
     # -- schema -----------------------------------------------------------------------------
     def set_schema(self, schema: Any) -> None:
-        """Install a schema (see API.md). Unchanged schemas cost nothing; a schema the existing
-        data breaks is refused, naming the table, document and path; index changes happen in one
-        commit."""
+        """Install a schema made with `define_schema` (see the guide's Schemas page).
+
+        The change is one commit: existing documents are checked against the new schema, tables
+        it names are created, and indexes are built or dropped. Installing a schema equal to the
+        current one costs nothing. `None` removes the schema (documents are no longer checked and
+        the schema's indexes are dropped).
+
+        Args:
+            schema: A `SchemaDefinition` from `define_schema(...)`, or `None`.
+
+        Raises:
+            SchemaValidationError: A stored document does not match the new schema; the message
+                names the table, the document id and the path of the mismatch. Nothing changes.
+            InterruptedAfterCommit: Ctrl-C arrived after the change had committed.
+        """
         self._db.set_schema(schema)
 
     @property
     def schema(self) -> Any:
+        """The installed `SchemaDefinition`, or `None` when no schema is set."""
         return self._db.schema
 
     # -- functions --------------------------------------------------------------------------
@@ -137,29 +173,121 @@ class App:
         return register
 
     def query(self, fn: Callable | None = None, *, args: Any = None, returns: Any = None, name: str | None = None):
-        """Register a query: `@app.query` or `@app.query(args={...}, returns=..., name=...)`."""
+        """Register a query: a read-only function of the database, which live queries can follow.
+
+        Use it bare (`@app.query`) or with options (`@app.query(args={...}, returns=..., name=...)`).
+        The handler is a plain `def handler(ctx, **args)`; `ctx` is a `QueryCtx`. Its path is
+        `"notebook:<function name>"` unless `name` says otherwise; registering the same path
+        again replaces the function (and re-runs its live queries).
+
+        Args:
+            fn: The handler, when used as a bare decorator.
+            args: The arguments' validators: a dict of validators (`{"room": v.string()}`) or a
+                `v.object(...)`, checked on every call. They also decide the int rule: a Python
+                int passed for a `v.int64()` argument becomes an `Int64`, elsewhere a float.
+                `None` accepts any Convex values (ints become floats).
+            returns: A validator the return value must match, or `None`.
+            name: The function's name (`"list"`) or full path (`"messages:list"`).
+
+        Returns:
+            A `FunctionHandle` (or, with options, a decorator that returns one).
+
+        Raises:
+            TypeError: The handler is not callable, or is an `async def`.
+            InvalidFunctionPath: `name` is not a valid function name or path.
+
+        Example:
+            >>> @app.query(args={"room": v.string()})
+            ... def by_room(ctx, room):
+            ...     return ctx.db.query("messages").filter(lambda q: q.eq(q.field("room"), room)).collect()
+            >>> by_room(room="a")
+            []
+        """
         return self._decorator("query", False, fn, args, returns, name)
 
     def mutation(self, fn: Callable | None = None, *, args: Any = None, returns: Any = None, name: str | None = None):
-        """Register a mutation (runs serially, all or nothing)."""
+        """Register a mutation: a function that reads and writes the database in one transaction.
+
+        Mutations run one at a time and are all or nothing: if the handler raises, none of its
+        writes are applied. The handler is a plain `def handler(ctx, **args)`; `ctx` is a
+        `MutationCtx`. Options as in `query`.
+
+        Args:
+            fn: The handler, when used as a bare decorator.
+            args: The arguments' validators (a dict of validators or a `v.object(...)`), or `None`.
+            returns: A validator the return value must match, or `None`.
+            name: The function's name or full path.
+
+        Returns:
+            A `FunctionHandle` (or, with options, a decorator that returns one).
+
+        Raises:
+            TypeError: The handler is not callable, or is an `async def`.
+            InvalidFunctionPath: `name` is not a valid function name or path.
+        """
         return self._decorator("mutation", False, fn, args, returns, name)
 
     def action(self, fn: Callable | None = None, *, args: Any = None, returns: Any = None, name: str | None = None):
-        """Register an action (`def` or `async def`; may do anything, not transactional)."""
+        """Register an action: a function that may do anything (call APIs, sleep), not a transaction.
+
+        The handler may be `def` or `async def`; `ctx` is an `ActionCtx`, which has no `db`: an
+        action reads and writes through `ctx.run_query` and `ctx.run_mutation`. Options as in
+        `query`.
+
+        Args:
+            fn: The handler, when used as a bare decorator.
+            args: The arguments' validators (a dict of validators or a `v.object(...)`), or `None`.
+            returns: A validator the return value must match, or `None`.
+            name: The function's name or full path.
+
+        Returns:
+            A `FunctionHandle` (or, with options, a decorator that returns one).
+
+        Raises:
+            TypeError: The handler is not callable.
+            InvalidFunctionPath: `name` is not a valid function name or path.
+        """
         return self._decorator("action", False, fn, args, returns, name)
 
     def internal_query(self, fn: Callable | None = None, *, args: Any = None, returns: Any = None, name: str | None = None):
+        """Register an internal query (as `query`): meant to be called from other functions.
+
+        In convex_lab every caller is trusted, so internal functions can be called like public
+        ones (from the notebook, `app.run`, `ctx.run_*`); the flag is kept for parity with Convex.
+        """
         return self._decorator("query", True, fn, args, returns, name)
 
     def internal_mutation(self, fn: Callable | None = None, *, args: Any = None, returns: Any = None, name: str | None = None):
+        """Register an internal mutation (as `mutation`; see `internal_query`)."""
         return self._decorator("mutation", True, fn, args, returns, name)
 
     def internal_action(self, fn: Callable | None = None, *, args: Any = None, returns: Any = None, name: str | None = None):
+        """Register an internal action (as `action`; see `internal_query`)."""
         return self._decorator("action", True, fn, args, returns, name)
 
     def run(self, fn: Any, args: dict | None = None) -> Any:
-        """Run a function (a handle or a path such as "notebook:send") as a client call: blocks
-        and returns the result from synchronous code, returns an awaitable from a coroutine."""
+        """Run a function as a client call, by handle or by path.
+
+        From synchronous code it blocks and returns the result; from a coroutine (an `async def`,
+        or a notebook cell that uses top-level `await`) it returns an awaitable instead.
+
+        Args:
+            fn: A `FunctionHandle`, or a path such as `"notebook:send"` (`"notebook:send"`,
+                `"notebook.js:send"`; a bare module `"notebook"` means `"notebook:default"`).
+            args: The arguments, as a dict (default: none).
+
+        Returns:
+            The function's return value (or an awaitable of it, from a coroutine).
+
+        Raises:
+            FunctionNotFound: No function is registered at that path.
+            InvalidFunctionPath: The path is malformed.
+            ArgumentValidationError: `args` do not match the function's `args` validators.
+            ReturnsValidationError: The result does not match its `returns` validator.
+            InterruptedAfterCommit: Ctrl-C arrived after a mutation had committed.
+
+        Any exception the function raises (a `ConvexError`, ...) propagates to the caller.
+        """
         path = fn.path if isinstance(fn, FunctionHandle) else fn
         handle = self._runtime.handles[self._runtime.resolve(path).path]
         if _in_coroutine():
@@ -167,69 +295,229 @@ class App:
         return handle.call(args or {})
 
     def run_query(self, fn: Any, args: dict | None = None) -> Any:
+        """Run a query (by handle or path) and return its result; always blocks.
+
+        Raises:
+            WrongFunctionKind: `fn` is not a query.
+            FunctionNotFound: No function is registered at that path.
+        """
         return self._runtime.call(self._runtime.resolve(fn, "query").path, args or {})
 
     def run_mutation(self, fn: Any, args: dict | None = None) -> Any:
+        """Run a mutation (by handle or path) and return its result; always blocks.
+
+        Raises:
+            WrongFunctionKind: `fn` is not a mutation.
+            FunctionNotFound: No function is registered at that path.
+        """
         return self._runtime.call(self._runtime.resolve(fn, "mutation").path, args or {})
 
     def run_action(self, fn: Any, args: dict | None = None) -> Any:
+        """Run an action (by handle or path) and return its result; always blocks, even for
+        an `async def` action (from a coroutine, use `await app.run(...)` instead).
+
+        Raises:
+            WrongFunctionKind: `fn` is not an action.
+            FunctionNotFound: No function is registered at that path.
+        """
         return self._runtime.call(self._runtime.resolve(fn, "action").path, args or {})
 
     @property
     def functions(self) -> dict[str, FunctionHandle]:
-        """Registered functions by path."""
+        """The registered functions: a new dict of path -> `FunctionHandle`."""
         return dict(self._runtime.handles)
 
     def logs(self):
-        """Every recent execution (bounded): a DataFrame with path, kind, caller, duration, status,
-        error and log lines."""
+        """The recent executions (the last 10,000) as a pandas DataFrame, oldest first.
+
+        Columns: `id`, `timestamp` (UTC), `path`, `kind` (query, mutation, action), `caller`
+        (`notebook`, `action`, `subscription`), `duration_ms`, `status` (`success` or
+        `failure`), `error` (`"TypeName: message"` or None) and `lines` (what the function
+        printed or logged). Functions run through `ctx.run_query`/`ctx.run_mutation` are part of
+        their caller's execution.
+        """
         return self._execution_log.dataframe()
 
     # -- reactivity -------------------------------------------------------------------------
     def subscribe(self, fn: Any, args: dict | None = None, callback: Callable[[Any], None] | None = None,
                   on_error: Callable[[BaseException], None] | None = None) -> Subscription:
-        """Call `callback(result)` now and again after every commit that changes the query's
-        result (by Convex equality). Returns a `Subscription` (`.result`, `.unsubscribe()`)."""
+        """Follow a query: call `callback(result)` now, and again whenever a commit changes it.
+
+        The query runs once now (the first callback happens before `subscribe` returns). After
+        each commit that writes into what the query read (its read set), the query re-runs, and
+        the callback is called only if the result differs by Convex equality. Subscribers of the
+        same query and arguments share its runs. Callbacks run one at a time, in commit order,
+        usually on convex_lab's notifier thread; a mutation called from Python returns only
+        after the callbacks its commit triggered have run. Each callback gets its own copy of
+        the result. An exception in a callback is logged and does not stop later deliveries.
+
+        Args:
+            fn: A query's `FunctionHandle` or path.
+            args: The query's arguments, as a dict (default: none).
+            callback: Called with each new result.
+            on_error: Called with the exception when a run of the query raises (the next
+                successful result goes to `callback` again). Without it, a failure is logged
+                as a warning.
+
+        Returns:
+            The `Subscription`: `.result`, `.read_set`, `.reruns`, `.unsubscribe()`, ...
+
+        Raises:
+            TypeError: `callback` is missing.
+            WrongFunctionKind: `fn` is not a query.
+            FunctionNotFound: No function is registered at that path.
+            AppClosedError: The App is closed.
+
+        Example:
+            >>> sub = app.subscribe(by_room, {"room": "a"}, print)
+            []
+            >>> sub.unsubscribe()
+        """
         if callback is None:
             raise TypeError("app.subscribe needs a callback: app.subscribe(fn, args, callback)")
         return self._reactor.subscribe(fn, args, callback, on_error)
 
     def live(self, fn: Any, **args: Any):
-        """A widget showing query `fn`'s result with `args`, re-rendered on every change."""
+        """A live widget showing query `fn`'s result, re-rendered whenever it changes.
+
+        Lists of documents (and single documents, and pages of `.paginate`) show as a table,
+        other values as text, errors in red; the header shows the run count, the time of the
+        last run, the read set and what caused the last re-run. `%%live` cells use the same
+        widget.
+
+        Args:
+            fn: A query's `FunctionHandle` or path.
+            **args: The query's arguments.
+
+        Returns:
+            A `LiveView`; `view.subscription` is its `Subscription`.
+        """
         from .notebook import live_view
 
         return live_view(self, fn, args)
 
     def flush(self) -> None:
-        """Block until every commit so far has been delivered to subscriptions."""
+        """Block until every commit so far has been delivered to subscriptions.
+
+        Useful after writes made from another thread, or from an action, before looking at what
+        subscribers received. (A mutation called from Python already waits for its own
+        deliveries.)
+        """
         self._reactor.flush()
 
     # -- data out and in --------------------------------------------------------------------
     def sql(self, query: str):
-        """Run one DuckDB SELECT over the live tables; returns a pandas DataFrame."""
+        """Run one read-only SQL `SELECT` (DuckDB's dialect) over the tables; returns a DataFrame.
+
+        Each table is a view with `_id`, `_creationTime` and one column per top-level field.
+        A field the schema declares with one scalar type (`v.string()`, `v.float64()`,
+        `v.int64()`, `v.boolean()`, `v.bytes()`, `v.id(...)`, optional or not) is a typed column;
+        other fields are JSON. Every acknowledged commit is visible.
+
+        Args:
+            query: One `SELECT` statement (also `WITH ... SELECT`, `DESCRIBE`, `SUMMARIZE`).
+
+        Returns:
+            A pandas DataFrame.
+
+        Raises:
+            ValueError: The text is not exactly one `SELECT` statement, or does not parse.
+            AppClosedError: The App is closed.
+
+        Example:
+            >>> app.sql('select room, count(*) as n from messages group by room')  # doctest: +SKIP
+        """
         self._db.check_open()
         return self._persistence.sql(query, data_io.table_infos(self._db))
 
     def table(self, name: str) -> "TableView":
+        """A `TableView` of table `name`: `len(app.table("t"))`, `app.table("t").df()`."""
         return TableView(self, name)
 
     def import_rows(self, table: str, rows: Any, *, progress: bool | None = None) -> list[str]:
-        """Bulk-insert a DataFrame or a list of dicts into `table`, validated, in one commit.
-        Returns the new ids. See API.md for the DataFrame rules."""
+        """Insert many documents at once, from a pandas DataFrame or a list of dicts, in one commit.
+
+        Each row becomes a document, converted and validated as `db.insert` would (the schema's
+        validators decide the int rule), but written in bulk and exempt from the transaction
+        limits. All or nothing: one invalid row and nothing is imported. In a DataFrame, each
+        column becomes a field; missing values (`None`, `NaN` outside float columns, `pd.NA`,
+        `NaT`) leave the field out of that document, while `NaN` in a float64 column stays `NaN`.
+        Datetime, timedelta and period columns are refused (convert them first, e.g. to epoch
+        milliseconds).
+
+        Args:
+            table: The table's name; it is created if needed.
+            rows: A DataFrame, or a list of dicts (one per document).
+            progress: Show a progress bar; by default shown from 50,000 rows on.
+
+        Returns:
+            The new documents' ids, in row order.
+
+        Raises:
+            SchemaValidationError: A row does not match the table's schema (the message names
+                the row).
+            InvalidArgument: A row or column is named `_id` or `_creationTime`, or the table
+                name is not a valid identifier.
+            TypeError: `rows` is not a DataFrame or a list of dicts, or a value is not a Convex
+                value (the message names the row).
+            ValueError: A value cannot be converted (an int beyond 2**53 without a `v.int64()`
+                validator, ...), or a DataFrame has duplicate column names.
+            InterruptedAfterCommit: Ctrl-C arrived after the import had committed; the ids are
+                on its `.result`.
+        """
         return data_io.import_rows(self._db, self._persistence, table, rows, progress=progress)
 
 
 class TableView:
-    """`app.table(name)`: the table's data as pandas."""
+    """A table's data as pandas, from `app.table(name)`.
+
+    `len(view)` is the number of documents (0 for a table that does not exist yet).
+
+    Attributes:
+        name (str): The table's name.
+    """
 
     def __init__(self, app: App, name: str) -> None:
         self._app = app
         self.name = name
 
     def df(self):
+        """All documents of the table as a pandas DataFrame, oldest first.
+
+        Columns as in `App.sql`: `_id`, `_creationTime`, then one per top-level field (typed
+        when the schema gives the field one scalar type, JSON otherwise).
+
+        Raises:
+            KeyError: The table does not exist.
+            AppClosedError: The App is closed.
+        """
         self._app._db.check_open()
         return self._app._persistence.table_df(data_io.table_info(self._app._db, self.name))
 
     def __len__(self) -> int:
         table = self._app._db.store.tables.get(self.name)
         return len(table.docs) if table is not None else 0
+
+    # How a TableView shows itself (a notebook cell's value, `print`): its size and first rows.
+    PREVIEW_ROWS = 10
+
+    def _preview(self) -> tuple[str, Any]:
+        count = len(self)
+        if self.name not in self._app._db.store.tables:
+            return f"Table '{self.name}': does not exist yet (0 documents)", None
+        header = f"Table '{self.name}': {count:,} document{'s' if count != 1 else ''}"
+        if count > self.PREVIEW_ROWS:
+            header += f" (the first {self.PREVIEW_ROWS}; .df() has them all)"
+        frame = self._app.sql(f'select * from "{self.name}" order by _creationTime limit {self.PREVIEW_ROWS}')
+        return header, frame
+
+    def __repr__(self) -> str:
+        header, frame = self._preview()
+        return header if frame is None or frame.empty else f"{header}\n{frame.to_string()}"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        header, frame = self._preview()
+        body = "" if frame is None or frame.empty else frame.to_html(index=False)
+        return f"<div><p><b>{html.escape(header)}</b></p>{body}</div>"

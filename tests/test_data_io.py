@@ -205,3 +205,15 @@ def test_lone_surrogate_refused_and_sql_keeps_working(app):
     add(s="fine é")
     assert app.sql("select s from t")["s"].tolist() == ['"fine é"']  # a JSON column: no schema
     assert app.sql("select 1 as one")["one"][0] == 1
+
+
+def test_a_table_view_shows_its_size_and_first_rows(app):
+    assert repr(app.table("notes")) == "Table 'notes': does not exist yet (0 documents)"
+    app.import_rows("notes", [{"n": float(i)} for i in range(12)])
+    text = repr(app.table("notes"))
+    assert text.startswith("Table 'notes': 12 documents (the first 10; .df() has them all)\n")
+    assert "9.0" in text and "11.0" not in text and "_id" in text
+    html = app.table("notes")._repr_html_()  # what a notebook cell shows
+    assert "12 documents" in html and html.count("<td>9.0</td>") == 1 and "11.0" not in html
+    app.import_rows("one", [{"n": 1.0}])
+    assert repr(app.table("one")).startswith("Table 'one': 1 document\n")
