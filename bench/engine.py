@@ -1,5 +1,6 @@
 """Engine benchmark: convex_lab against peers run side by side in the same process.
 
+    pip install -e '.[bench]'     # the peers (TinyDB) and the benchmarks' other needs
     python bench/engine.py [--n 100000] [--quick] [--no-big] [--json out.json]
 
 Data: N documents {room: str, author: str, n: float} (100 rooms, 1,000 authors, fixed seed) with
@@ -383,6 +384,15 @@ def print_table(results: list[Result]) -> str:
     return text
 
 
+def require_bench_extra() -> None:
+    """Fail at once, saying what to install, rather than minutes into a run."""
+    try:
+        import tinydb  # noqa: F401
+    except ImportError:
+        sys.exit("bench/engine.py compares against TinyDB: install the benchmarks' extra first, "
+                 "pip install -e '.[bench]'")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=100_000, help="documents in the main data set")
@@ -390,6 +400,7 @@ def main() -> None:
     parser.add_argument("--no-big", action="store_true", help="skip the 1,000,000-document import and reopen")
     parser.add_argument("--json", help="also write the results as JSON to this path")
     args = parser.parse_args()
+    require_bench_extra()
     n = 5_000 if args.quick else args.n
     count = 1_000 if args.quick else 5_000
     frame = dataset(n)
