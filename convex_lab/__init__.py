@@ -1,6 +1,7 @@
 """convex_lab: Convex, the reactive backend, rebuilt in Python to live inside a Jupyter kernel.
 
-Start with `App()` (in memory) or `App("lab.duckdb")` (durable); see README.md and API.md.
+Start with `App()` (in memory) or `App("lab.duckdb")` (durable); see README.md and the
+documentation in docs/ (the guide, and the API reference in docs/reference/).
 """
 
 from .app import App
@@ -41,13 +42,16 @@ __all__ = [
 
 
 def load_ipython_extension(ipython) -> None:  # noqa: ANN001 - IPython's shell
-    """`%load_ext convex_lab`: the notebook integration is imported only when asked for."""
+    """`%load_ext convex_lab`: bind `app` to a new in-memory App (unless `app` already is one)
+    and register the `%%live` and `%convex` magics. The notebook integration is imported only
+    when asked for."""
     from .notebook import load_ipython_extension as load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython) -> None:  # noqa: ANN001
+    """`%unload_ext convex_lab`: stop the live cells' subscriptions and remove the magics."""
     from .notebook import unload_ipython_extension as unload
 
     unload(ipython)

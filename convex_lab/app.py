@@ -43,7 +43,7 @@ class App:
     Attributes:
         path (str | None): The database file, or `None` for an in-memory App.
 
-    Example:
+    Examples:
         >>> app = App()                      # in memory; App("lab.duckdb") is durable
         >>> @app.mutation
         ... def add(ctx, body):
@@ -190,13 +190,13 @@ class App:
             name: The function's name (`"list"`) or full path (`"messages:list"`).
 
         Returns:
-            A `FunctionHandle` (or, with options, a decorator that returns one).
+            FunctionHandle: The handle (or, with options, a decorator that returns one).
 
         Raises:
             TypeError: The handler is not callable, or is an `async def`.
             InvalidFunctionPath: `name` is not a valid function name or path.
 
-        Example:
+        Examples:
             >>> @app.query(args={"room": v.string()})
             ... def by_room(ctx, room):
             ...     return ctx.db.query("messages").filter(lambda q: q.eq(q.field("room"), room)).collect()
@@ -219,7 +219,7 @@ class App:
             name: The function's name or full path.
 
         Returns:
-            A `FunctionHandle` (or, with options, a decorator that returns one).
+            FunctionHandle: The handle (or, with options, a decorator that returns one).
 
         Raises:
             TypeError: The handler is not callable, or is an `async def`.
@@ -241,7 +241,7 @@ class App:
             name: The function's name or full path.
 
         Returns:
-            A `FunctionHandle` (or, with options, a decorator that returns one).
+            FunctionHandle: The handle (or, with options, a decorator that returns one).
 
         Raises:
             TypeError: The handler is not callable.
@@ -272,8 +272,9 @@ class App:
         or a notebook cell that uses top-level `await`) it returns an awaitable instead.
 
         Args:
-            fn: A `FunctionHandle`, or a path such as `"notebook:send"` (`"notebook:send"`,
-                `"notebook.js:send"`; a bare module `"notebook"` means `"notebook:default"`).
+            fn: A `FunctionHandle`, or a path such as `"notebook:send"` (also written
+                `"notebook.js:send"`). A bare name `"send"` means `"send:default"` as in Convex,
+                or else the one function named `send` in any module.
             args: The arguments, as a dict (default: none).
 
         Returns:
@@ -360,7 +361,7 @@ class App:
                 as a warning.
 
         Returns:
-            The `Subscription`: `.result`, `.read_set`, `.reruns`, `.unsubscribe()`, ...
+            The `Subscription` (`.result`, `.read_set`, `.reruns`, `.unsubscribe()`, ...).
 
         Raises:
             TypeError: `callback` is missing.
@@ -368,7 +369,7 @@ class App:
             FunctionNotFound: No function is registered at that path.
             AppClosedError: The App is closed.
 
-        Example:
+        Examples:
             >>> sub = app.subscribe(by_room, {"room": "a"}, print)
             []
             >>> sub.unsubscribe()
@@ -390,7 +391,7 @@ class App:
             **args: The query's arguments.
 
         Returns:
-            A `LiveView`; `view.subscription` is its `Subscription`.
+            LiveView: The widget; `view.subscription` is its `Subscription`.
         """
         from .notebook import live_view
 
@@ -418,13 +419,13 @@ class App:
             query: One `SELECT` statement (also `WITH ... SELECT`, `DESCRIBE`, `SUMMARIZE`).
 
         Returns:
-            A pandas DataFrame.
+            pandas.DataFrame: The result, one row per result row.
 
         Raises:
             ValueError: The text is not exactly one `SELECT` statement, or does not parse.
             AppClosedError: The App is closed.
 
-        Example:
+        Examples:
             >>> app.sql('select room, count(*) as n from messages group by room')  # doctest: +SKIP
         """
         self._db.check_open()
@@ -471,7 +472,8 @@ class App:
 class TableView:
     """A table's data as pandas, from `app.table(name)`.
 
-    `len(view)` is the number of documents (0 for a table that does not exist yet).
+    `len(view)` is the number of documents (0 for a table that does not exist yet). As a cell's
+    value (or printed) it shows its document count and first 10 rows.
 
     Attributes:
         name (str): The table's name.

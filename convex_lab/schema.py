@@ -175,9 +175,13 @@ class TableDefinition:
     Responsibilities: hold the document validator and the index definitions; check each index
     as it is declared (rules that need the table's name run in `define_schema`).
 
-    >>> t = define_table({"room": v.string()}).index("by_room", ["room"])
-    >>> t.indexes
-    {'by_room': ('room',)}
+    Attributes:
+        document_validator (Validator | None): The documents' validator (`None` for `v.any()`).
+
+    Examples:
+        >>> t = define_table({"room": v.string()}).index("by_room", ["room"])
+        >>> t.indexes
+        {'by_room': ('room',)}
     """
 
     def __init__(self, document: Any) -> None:
@@ -189,8 +193,25 @@ class TableDefinition:
     # -- declaring indexes -------------------------------------------------------------------
 
     def index(self, name: str, fields: Any) -> "TableDefinition":
-        """Declare a database index on `fields` (a list of field paths, or `{"fields": [...]}`).
-        `_creationTime` and `_id` are appended by the engine. Returns the table (chainable)."""
+        """Declare a database index, for `with_index` queries.
+
+        The index orders documents by `fields`, then `_creationTime`. It is built (and kept up
+        to date) when the schema is installed with `app.set_schema`.
+
+        Args:
+            name: The index's name: an identifier, not starting with `_`, not `by_id` or
+                `by_creation_time`, unique in the table.
+            fields: The indexed field paths, in order (`["room", "author.name"]`), or Convex's
+                form `{"fields": [...]}`. Up to 15; not `_id` or `_creationTime`.
+
+        Returns:
+            The table definition, so calls chain.
+
+        Raises:
+            SchemaDefinitionError: The name or a field breaks Convex's rules (`.short_code`
+                names the rule).
+            TypeError: `fields` is not a list of strings.
+        """
         _check_index_name(name)
         if isinstance(fields, Mapping):
             _reject_staged(fields)
@@ -243,9 +264,24 @@ class TableDefinition:
         search_field: Optional[str] = None,
         filter_fields: Iterable[str] = (),
     ) -> "TableDefinition":
-        """Declare a text search index: `search_index("s", search_field="body",
-        filter_fields=["room"])`, or Convex's form `searchIndex("s", {"searchField": "body",
-        "filterFields": ["room"]})`."""
+        """Declare a text search index (kept in the schema; search queries are not available yet).
+
+        `search_index("s", search_field="body", filter_fields=["room"])`, or Convex's form
+        `search_index("s", {"searchField": "body", "filterFields": ["room"]})`.
+
+        Args:
+            name: The index's name.
+            config: Convex's dict form, instead of the keyword arguments.
+            search_field: The text field to search.
+            filter_fields: Up to 16 fields usable as equality filters.
+
+        Returns:
+            The table definition, so calls chain.
+
+        Raises:
+            SchemaDefinitionError: The declaration breaks Convex's rules.
+            TypeError: `search_field` is missing.
+        """
         _check_index_name(name)
         if config is not None:
             if not isinstance(config, Mapping):
@@ -269,9 +305,26 @@ class TableDefinition:
         dimensions: Optional[int] = None,
         filter_fields: Iterable[str] = (),
     ) -> "TableDefinition":
-        """Declare a vector index: `vector_index("v", vector_field="embedding", dimensions=1536,
-        filter_fields=["kind"])`, or Convex's form `vectorIndex("v", {"vectorField": ...,
-        "dimensions": ..., "filterFields": [...]})`."""
+        """Declare a vector index (kept in the schema; vector search is not available yet).
+
+        `vector_index("v", vector_field="embedding", dimensions=1536, filter_fields=["kind"])`,
+        or Convex's form `vector_index("v", {"vectorField": ..., "dimensions": ...,
+        "filterFields": [...]})`.
+
+        Args:
+            name: The index's name.
+            config: Convex's dict form, instead of the keyword arguments.
+            vector_field: The field holding the vectors (arrays of float64).
+            dimensions: The vectors' length, 2 to 4096.
+            filter_fields: Up to 16 fields usable as filters.
+
+        Returns:
+            The table definition, so calls chain.
+
+        Raises:
+            SchemaDefinitionError: The declaration breaks Convex's rules.
+            TypeError: `vector_field` is missing, or `dimensions` is not an integer.
+        """
         _check_index_name(name)
         if config is not None:
             if not isinstance(config, Mapping):
@@ -308,9 +361,11 @@ class TableDefinition:
 
     # Convex's camelCase spellings, taking its dict form.
     def searchIndex(self, name: str, config: Mapping) -> "TableDefinition":  # noqa: N802
+        """Convex's spelling of `search_index`, taking its dict form."""
         return self.search_index(name, config)
 
     def vectorIndex(self, name: str, config: Mapping) -> "TableDefinition":  # noqa: N802
+        """Convex's spelling of `vector_index`, taking its dict form."""
         return self.vector_index(name, config)
 
     # -- reading -----------------------------------------------------------------------------
@@ -322,10 +377,12 @@ class TableDefinition:
 
     @property
     def search_indexes(self) -> dict[str, SearchIndexDefinition]:
+        """Search indexes: name -> `SearchIndexDefinition`."""
         return dict(self._search)
 
     @property
     def vector_indexes(self) -> dict[str, VectorIndexDefinition]:
+        """Vector indexes: name -> `VectorIndexDefinition`."""
         return dict(self._vector)
 
     def to_json(self, table_name: str) -> dict:
@@ -552,11 +609,23 @@ def _is_vector_validator(x: Validator) -> bool:
 
 
 def define_table(document: Any) -> TableDefinition:
-    """A table for `define_schema`: `document` is a dict of field validators, a `v.object`, a
-    `v.union` of objects, or `v.any()`. Chain `.index`, `.search_index`, `.vector_index`.
+    """Define a table for `define_schema`; chain `.index(...)`, `.search_index(...)`, `.vector_index(...)`.
 
-    >>> define_table({"body": v.string()}).index("by_body", ["body"]).indexes
-    {'by_body': ('body',)}
+    Args:
+        document: The documents' shape: a dict of field validators (`{"body": v.string()}`), a
+            `v.object(...)`, a `v.union` of objects, or `v.any()` (no checking). `_id` and
+            `_creationTime` are implied; do not declare them.
+
+    Returns:
+        A `TableDefinition`.
+
+    Raises:
+        TypeError: `document` is not one of these.
+        SchemaDefinitionError: `document` is a validator of another kind (`v.string()`, ...).
+
+    Examples:
+        >>> define_table({"body": v.string()}).index("by_body", ["body"]).indexes
+        {'by_body': ('body',)}
     """
     return TableDefinition(document)
 
@@ -566,10 +635,14 @@ def define_table(document: Any) -> TableDefinition:
 
 
 class SchemaDefinition:
-    """A whole schema, as `define_schema` returns it.
+    """A whole schema, as `define_schema` returns it; install it with `app.set_schema`.
 
     Responsibilities: the tables and whether documents are validated; Convex's pushed JSON and
     a fingerprint of it; validating and converting documents for the engine.
+
+    Attributes:
+        tables (dict[str, TableDefinition]): The tables by name.
+        schema_validation (bool): Whether documents are checked against their validators.
     """
 
     def __init__(self, tables: dict[str, TableDefinition], schema_validation: bool = True) -> None:
@@ -664,13 +737,30 @@ def define_schema(
     schema_validation: bool = True,
     strict_table_name_types: bool = True,
 ) -> SchemaDefinition:
-    """Define the schema: `tables` maps table names to `define_table(...)` definitions. Checks
-    Convex's table and index rules and raises `SchemaDefinitionError` with Convex's text.
-    `strict_table_name_types` is accepted for parity with Convex (it only affects TypeScript).
+    """Define the schema: the tables, their documents' validators and their indexes.
 
-    >>> s = define_schema({"users": define_table({"name": v.string()})})
-    >>> s.to_json()["tables"][0]["tableName"]
-    'users'
+    Install it with `app.set_schema(schema)`. Tables not named in the schema stay allowed and
+    unchecked. The int rule follows the schema: a Python int written to a `v.int64()` field
+    is stored as an `Int64`, elsewhere as a float.
+
+    Args:
+        tables: Table names mapped to `define_table(...)` definitions.
+        schema_validation: Whether documents are checked against their table's validator
+            (on every write, and when the schema is installed). With `False`, the validators
+            only decide the int rule and the indexes still apply.
+        strict_table_name_types: Accepted for parity with Convex (it only affects TypeScript).
+
+    Returns:
+        A `SchemaDefinition`.
+
+    Raises:
+        SchemaDefinitionError: A table or index breaks Convex's rules (with Convex's text).
+        TypeError: `tables` is not a dict of `define_table(...)` definitions.
+
+    Examples:
+        >>> s = define_schema({"users": define_table({"name": v.string()})})
+        >>> s.to_json()["tables"][0]["tableName"]
+        'users'
     """
     if not isinstance(tables, Mapping):
         raise TypeError("define_schema() takes a dict of table name -> define_table(...)")

@@ -167,22 +167,18 @@ def _is_plain_int(x: Any) -> bool:
 
 
 class Validator:
-    """Base of every `v.*` validator.
+    """Base class of every `v.*` validator.
 
-    - `convert(raw, path="", resolver=None)`: Python value -> internal value under the int rule,
-      validated in the same pass (raises `ValidationMismatch`, or `TypeError`/`ValueError`/
-      `DocumentTooLarge` for values that are not Convex values, as `values.convex_value` does;
-      a string with a lone surrogate is a `ValidationMismatch` naming the path).
-    - `coerce(raw, path="", resolver=None)`: the conversion alone, never a `ValidationMismatch`
-      (that string raises `values.convex_value`'s `ValueError`).
-    - `check(value, path="", resolver=None)`: validate an internal value.
+    Validators compare equal when they describe the same values (`v.number() == v.float64()`),
+    are hashable, and print as the `v.*` expression that builds them.
 
-    `path` is the position of the value inside a larger one (`.a.b[0]`); it prefixes the `Path:`
-    line of messages. `resolver(table_number) -> name | None` lets `v.id` check the table of an id;
-    without it only the id's syntax is checked.
+    In the methods below, `path` is the position of the value inside a larger one (`.a.b[0]`);
+    it prefixes the `Path:` line of messages. `resolver(table_number) -> name | None` lets
+    `v.id` check the table of an id; without it only the id's syntax is checked.
 
-    >>> v.object({"n": v.int64()}).convert({"n": 5})
-    {'n': Int64(5)}
+    Examples:
+        >>> v.object({"n": v.int64()}).convert({"n": 5})
+        {'n': Int64(5)}
     """
 
     __slots__ = ("_has_int64",)
@@ -195,6 +191,23 @@ class Validator:
     # -- conversion and checking -------------------------------------------------------------
 
     def convert(self, raw: Any, path: str = "", resolver: Optional[Resolver] = None) -> Any:
+        """Convert a Python value to a Convex value under this validator's int rule, and check it.
+
+        Args:
+            raw: The Python value.
+            path: Where `raw` sits inside a larger value, for messages.
+            resolver: Maps a table number to its name, so `v.id` can check an id's table.
+
+        Returns:
+            The Convex value (ints as `Int64` or float, tuples as lists, ...), a fresh copy.
+
+        Raises:
+            ValidationMismatch: The value does not match (Convex's message: path, value,
+                validator).
+            TypeError: The value is not a Convex value.
+            ValueError: The value cannot be converted (an int out of range, ...).
+            DocumentTooLarge: The value is nested too deeply.
+        """
         try:
             if self._has_int64:
                 value = self._coerce(raw, path, resolver, 1)
@@ -212,11 +225,20 @@ class Validator:
         return value
 
     def coerce(self, raw: Any, path: str = "", resolver: Optional[Resolver] = None) -> Any:
+        """Convert like `convert`, without checking the result against the validator.
+
+        Never raises `ValidationMismatch`; the other errors of `convert` remain.
+        """
         if self._has_int64:
             return self._coerce(raw, path, resolver, 1)
         return _values.convex_value(raw, path)
 
     def check(self, value: Any, path: str = "", resolver: Optional[Resolver] = None) -> None:
+        """Check a value that is already a Convex value (ints as `Int64` or float).
+
+        Raises:
+            ValidationMismatch: The value does not match.
+        """
         try:
             self._check(value, resolver)
         except _Fail as f:
@@ -260,6 +282,7 @@ class Validator:
     # -- forms -------------------------------------------------------------------------------
 
     def to_json(self) -> dict:
+        """The validator as Convex's JSON form (`{"type": "string"}`, ...)."""
         return {"type": self.kind}
 
     @staticmethod
@@ -287,6 +310,8 @@ class _Scalar(Validator):
 
 
 class StringValidator(_Scalar):
+    """`v.string()`."""
+
     __slots__ = ()
     kind = "string"
     _TYPES = frozenset({str})
@@ -297,6 +322,8 @@ class StringValidator(_Scalar):
 
 
 class Float64Validator(_Scalar):
+    """`v.float64()` (also `v.number()`)."""
+
     __slots__ = ()
     kind = "number"
     _TYPES = frozenset({float})
@@ -313,6 +340,8 @@ class Float64Validator(_Scalar):
 
 
 class Int64Validator(_Scalar):
+    """`v.int64()` (also `v.bigint()`)."""
+
     __slots__ = ()
     kind = "bigint"
     _TYPES = frozenset({Int64})
@@ -338,6 +367,8 @@ class Int64Validator(_Scalar):
 
 
 class BooleanValidator(_Scalar):
+    """`v.boolean()`."""
+
     __slots__ = ()
     kind = "boolean"
     _TYPES = frozenset({bool})
@@ -348,6 +379,8 @@ class BooleanValidator(_Scalar):
 
 
 class NullValidator(_Scalar):
+    """`v.null()`."""
+
     __slots__ = ()
     kind = "null"
     _TYPES = frozenset({type(None)})
@@ -358,6 +391,8 @@ class NullValidator(_Scalar):
 
 
 class BytesValidator(_Scalar):
+    """`v.bytes()`."""
+
     __slots__ = ()
     kind = "bytes"
     _TYPES = frozenset({bytes})
@@ -368,6 +403,8 @@ class BytesValidator(_Scalar):
 
 
 class AnyValidator(Validator):
+    """`v.any()`."""
+
     __slots__ = ()
     kind = "any"
 
@@ -588,6 +625,8 @@ class OptionalValidator(Validator):
 
 
 class ArrayValidator(Validator):
+    """`v.array(element)`; `.element` is the items' validator."""
+
     __slots__ = ("element",)
     kind = "array"
     _TYPES = frozenset({list})
@@ -751,15 +790,19 @@ class ObjectValidator(Validator):
 
     # Convenience builders, as on Convex's VObject.
     def extend(self, fields: Mapping[str, Validator]) -> "ObjectValidator":
+        """A new `v.object` with these fields added (or replaced)."""
         return ObjectValidator({**self.fields, **dict(fields)})
 
     def pick(self, *names: str) -> "ObjectValidator":
+        """A new `v.object` with only the named fields."""
         return ObjectValidator({k: fv for k, fv in self.fields.items() if k in names})
 
     def omit(self, *names: str) -> "ObjectValidator":
+        """A new `v.object` without the named fields."""
         return ObjectValidator({k: fv for k, fv in self.fields.items() if k not in names})
 
     def partial(self) -> "ObjectValidator":
+        """A new `v.object` whose every field is optional."""
         return ObjectValidator({k: OptionalValidator(fv) for k, fv in self.fields.items()})
 
 
@@ -1015,61 +1058,121 @@ def _from_json(j: Mapping[str, Any]) -> Validator:
 
 
 class _V:
-    """The validator builders, as Convex's `v`: `v.string()`, `v.object({...})`, ..."""
+    """The type of `v`. Each builder returns a new validator:"""
 
     __slots__ = ()
 
     def string(self) -> StringValidator:
+        """`v.string()`: a `str`."""
         return StringValidator()
 
     def number(self) -> Float64Validator:
+        """`v.number()`: a float64, the same as `v.float64()`."""
         return Float64Validator()
 
     def float64(self) -> Float64Validator:
+        """`v.float64()`: a `float` (NaN and infinities included). A Python int is accepted and
+        stored as a float; beyond ±2**53 it is refused, since a float cannot hold it exactly."""
         return Float64Validator()
 
     def int64(self) -> Int64Validator:
+        """`v.int64()`: an `Int64`. A Python (or numpy) int is accepted and becomes an `Int64`;
+        outside the signed 64-bit range it raises `ValueError`. A float is refused, even 5.0."""
         return Int64Validator()
 
     def bigint(self) -> Int64Validator:
+        """`v.bigint()`: the same as `v.int64()` (JavaScript's name for the type)."""
         return Int64Validator()
 
     def boolean(self) -> BooleanValidator:
+        """`v.boolean()`: `True` or `False`."""
         return BooleanValidator()
 
     def null(self) -> NullValidator:
+        """`v.null()`: `None`."""
         return NullValidator()
 
     def bytes(self) -> BytesValidator:
+        """`v.bytes()`: binary data (`bytes`; a `bytearray` or `memoryview` is converted)."""
         return BytesValidator()
 
     def any(self) -> AnyValidator:
+        """`v.any()`: any Convex value (a Python int becomes a float, as without a validator)."""
         return AnyValidator()
 
     def id(self, table_name: str) -> IdValidator:
+        """`v.id("messages")`: a document id of table `table_name` (the document need not exist).
+
+        Raises:
+            TypeError: `table_name` is not a string.
+        """
         return IdValidator(table_name)
 
     def literal(self, value: Any) -> LiteralValidator:
+        """`v.literal(value)`: exactly `value`, a `str`, `bool`, number or `Int64`.
+
+        A Python int literal means the float (`v.literal(3)` matches `3.0`, and `3`); use
+        `v.literal(Int64(3))` for the int64.
+
+        Raises:
+            TypeError: `value` is of another type.
+            ValueError: `value` is NaN or infinite.
+        """
         return LiteralValidator(value)
 
     def array(self, element: Validator) -> ArrayValidator:
+        """`v.array(element)`: a list (a tuple is converted) whose every item matches `element`.
+
+        Raises:
+            TypeError: `element` is not a validator, or is `v.optional(...)`.
+        """
         if element is None:
             raise TypeError("A validator is undefined in v.array().")
         return ArrayValidator(element)
 
     def object(self, fields: Mapping[str, Validator]) -> ObjectValidator:
+        """`v.object({"name": v.string(), "age": v.optional(v.float64())})`: a dict with exactly
+        these fields (extra fields are refused); fields wrapped in `v.optional` may be missing.
+
+        Raises:
+            TypeError: `fields` is not a dict of field name -> validator.
+            ValueError: A field name is not an identifier.
+        """
         return ObjectValidator(fields)
 
     def record(self, keys: Validator, values: Validator) -> RecordValidator:
+        """`v.record(v.string(), v.float64())`: a dict with any keys matching `keys` (a string-like
+        validator: `v.string()`, `v.id(t)`, string literals, or a union of them) and values
+        matching `values`.
+
+        Raises:
+            TypeError: `keys` or `values` is not a validator, or is `v.optional(...)`.
+            ValueError: `keys` does not validate strings.
+        """
         return RecordValidator(keys, values)
 
     def union(self, *members: Validator) -> UnionValidator:
+        """`v.union(a, b, ...)`: a value matching at least one member.
+
+        A Python int becomes an `Int64` when the union accepts int64 and not float64, a float
+        otherwise.
+
+        Raises:
+            TypeError: A member is not a validator, or is `v.optional(...)`.
+        """
         return UnionValidator(*members)
 
     def optional(self, inner: Validator) -> OptionalValidator:
+        """`v.optional(inner)`: as a field of `v.object`, the field may be missing; when present
+        it must match `inner`.
+
+        Raises:
+            TypeError: `inner` is not a validator.
+        """
         return OptionalValidator(inner)
 
     def nullable(self, inner: Validator) -> UnionValidator:
+        """`v.nullable(inner)`: `inner` or `None`; the same as `v.union(inner, v.null())`."""
         return UnionValidator(inner, NullValidator())
 
     def __repr__(self) -> str:
@@ -1077,6 +1180,13 @@ class _V:
 
 
 v = _V()
+"""The validator builders, as Convex's `v`: `v.string()`, `v.object({...})`, `v.optional(...)`, ...
+
+Validators describe Convex values: a function's arguments (`args=`) and return value
+(`returns=`), and a table's documents (`define_table`). They also decide the int rule: a Python
+int becomes an `Int64` where the validator expects int64 (`v.int64()`), and a float everywhere
+else (and where there is no validator).
+"""
 
 
 # --------------------------------------------------------------------------------------------

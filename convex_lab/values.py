@@ -63,7 +63,7 @@ __all__ = [
 
 
 class _Unset:
-    """The "missing" marker (JavaScript `undefined`). Falsy; a singleton."""
+    """The type of `UNSET`, the "missing" marker (JavaScript `undefined`). Falsy; a singleton."""
 
     __slots__ = ()
     _instance: "_Unset | None" = None
@@ -90,6 +90,13 @@ class _Unset:
 
 
 UNSET = _Unset()
+"""The "missing" marker, Convex's `undefined`: a field set to `UNSET` is absent.
+
+In `db.patch(id, {"field": UNSET})` it removes the field; in a document or argument dict the
+field is simply left out; in `q.eq(q.field("f"), UNSET)` (and in index ranges) it matches
+documents that lack the field, and it sorts before every other value. It is falsy, a singleton
+(`x is UNSET`), and survives `copy`/`pickle` as itself.
+"""
 
 MIN_INT64 = -(2**63)
 MAX_INT64 = 2**63 - 1
@@ -98,16 +105,27 @@ MAX_SAFE_INT = 2**53
 
 
 class Int64(int):
-    """A Convex Int64 (JS `bigint`): a range-checked `int` subclass.
+    """A Convex int64 (JavaScript `bigint`): an `int` subclass checked to the signed 64-bit range.
 
-    Arithmetic returns plain `int`, so `Int64(2) + 1 == 3` is an `int` again.
+    Python ints are floats to Convex unless a `v.int64()` validator says otherwise (the int
+    rule); `Int64(n)` makes an int64 explicitly, where there is no validator. Stored int64 values
+    come back as `Int64`. Arithmetic returns plain `int`, so `Int64(2) + 1 == 3` is an `int`
+    again. Note that Convex tells `Int64(1)` and `1.0` apart (`values_equal` is False), while
+    Python's `==` does not.
 
-    >>> Int64(5)
-    Int64(5)
-    >>> Int64(2**63)
-    Traceback (most recent call last):
-    ...
-    ValueError: 9223372036854775808 is outside allowed range for an int64
+    `Int64(value)` takes an int, a numpy integer, an integral float or a string of digits.
+
+    Raises:
+        ValueError: The value is outside -2**63 .. 2**63-1, or is a float with a fraction.
+        TypeError: The value is not an integer (a bool, a list, ...).
+
+    Examples:
+        >>> Int64(5)
+        Int64(5)
+        >>> Int64(2**63)
+        Traceback (most recent call last):
+        ...
+        ValueError: 9223372036854775808 is outside allowed range for an int64
     """
 
     __slots__ = ()
@@ -494,8 +512,9 @@ def convex_value(x: Any, path: str = "", level: int = 1) -> Any:
     value (validators converting field by field pass it). Always returns a fresh structure.
     Cost: O(size of x).
 
-    >>> convex_value({"a": 1, "b": (True, b"x"), "c": UNSET})
-    {'a': 1.0, 'b': [True, b'x']}
+    Examples:
+        >>> convex_value({"a": 1, "b": (True, b"x"), "c": UNSET})
+        {'a': 1.0, 'b': [True, b'x']}
     """
     t = type(x)
     if t in _FINAL_SCALARS or (t is str and (x.isascii() or x.isprintable())):
@@ -631,8 +650,9 @@ def compare_values(a: Any, b: Any) -> int:
     """-1, 0 or 1 by Convex's total order (missing < null < Int64 < Float64 < bool < string <
     bytes < array < object; strings by UTF-8; -0.0 < 0.0; NaN equal to itself).
 
-    >>> compare_values(Int64(5), 1.0), compare_values(UNSET, None), compare_values("b", "a")
-    (-1, -1, 1)
+    Examples:
+        >>> compare_values(Int64(5), 1.0), compare_values(UNSET, None), compare_values("b", "a")
+        (-1, -1, 1)
     """
     ta = type(a)
     if ta is type(b) and (ta is Int64 or ta is bool):
@@ -645,8 +665,11 @@ def compare_values(a: Any, b: Any) -> int:
 def values_equal(a: Any, b: Any) -> bool:
     """Convex equality: `1.0 != Int64(1)`, `-0.0 != 0.0`, `NaN == NaN`, `True != 1.0`.
 
-    >>> values_equal(float("nan"), float("nan")), values_equal(0.0, -0.0), values_equal(Int64(1), 1.0)
-    (True, False, False)
+    Live queries use it to decide whether a re-run's result changed.
+
+    Examples:
+        >>> values_equal(float("nan"), float("nan")), values_equal(0.0, -0.0), values_equal(Int64(1), 1.0)
+        (True, False, False)
     """
     ta = type(a)
     if ta is not type(b):

@@ -2,8 +2,8 @@
 
 Responsibilities:
 - Run every query and mutation under one lock (`self.lock`) for its whole run, so mutations are
-  serializable without OCC and queries never see a transaction in flight (DESIGN.md explains why
-  a narrower lock is not enough under the GIL).
+  serializable without OCC and queries never see a transaction in flight (a narrower lock is not
+  enough under the GIL; docs/architecture.md, "Threads", describes who runs what).
 - Commit: assign the next timestamp, make the commit durable (file-backed apps) before anyone is
   told, then call the commit listeners in commit order. If the durable write fails, the whole group
   is rolled back and every caller in it gets the error.

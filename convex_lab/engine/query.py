@@ -193,7 +193,7 @@ class FilterBuilder:
     Comparisons use Convex's total order of values, across types; arithmetic needs two float64
     or two int64 operands and raises `EvalError` otherwise.
 
-    Example:
+    Examples:
         >>> ctx.db.query("messages").filter(
         ...     lambda q: q.and_(q.eq(q.field("room"), "a"), q.gt(q.field("likes"), 3.0))
         ... ).collect()  # doctest: +SKIP
@@ -419,7 +419,7 @@ class Query:
     What a query reads is its read set: only the index range it scanned (up to where a
     `take`/`first`/`paginate` stopped), which is what makes live queries re-run precisely.
 
-    Example:
+    Examples:
         >>> (ctx.db.query("messages")
         ...     .with_index("by_room", lambda q: q.eq("room", "a"))
         ...     .order("desc")
@@ -722,9 +722,9 @@ class Query:
 
         Returns:
             A dict with `page` (the documents), `isDone` (no more pages) and `continueCursor`
-            (where the next page starts); plus `splitCursor` and `pageStatus`
-            (`"SplitRecommended"` or `"SplitRequired"`) when the page read close to the limits
-            or was cut short by `maximumRowsRead`/`maximumBytesRead`.
+                (where the next page starts); plus `splitCursor` and `pageStatus`
+                (`"SplitRecommended"` or `"SplitRequired"`) when the page read close to the
+                limits or was cut short by `maximumRowsRead`/`maximumBytesRead`.
 
         Raises:
             InvalidArgument: `opts` is not a dict, `numItems` is missing or not a non-negative

@@ -137,7 +137,7 @@ class ConvexMagics(Magics):
         path = f"notebook:_live_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
         widgets: list = []
         handler = _compile_cell(cell, self.shell.user_ns, widgets)
-        # Exempt from Convex's limits (API.md): a notebook may inspect a whole table.
+        # Exempt from Convex's transaction limits: a notebook may inspect a whole table.
         app._runtime.register("query", True, handler, name=path, unlimited=True)
         view = live_view(app, path)  # runs the cell once, here
         if widgets:

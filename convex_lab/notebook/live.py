@@ -64,7 +64,37 @@ def as_documents(result: Any) -> tuple[list[dict], str] | None:
 
 
 class LiveView(anywidget.AnyWidget):
-    """Shows a live query's latest result. Created by `%%live` and `app.live(fn, **args)`."""
+    """A Jupyter widget showing a live query's latest result, created by `%%live` and `app.live`.
+
+    It re-renders on every change of the result: lists of documents (also one document, and a
+    page of `.paginate`) as a table of 50 rows per page, whose new or changed rows flash; a
+    pandas result of a `%%live` cell as its HTML; any other value as text; a failure as the
+    error. Its header shows how many times the query ran, how long the last run took, the read
+    set and what caused the last re-run. Where widgets do not render, its `repr` says the path,
+    what it shows and the run count.
+
+    Its state is readable from Python (these are synced widget traits, written by convex_lab;
+    treat them as read-only, except `page`):
+
+    Attributes:
+        subscription (Subscription): The view's subscription (`.read_set`, `.reruns`, ...;
+            `view.subscription.unsubscribe()` stops the view).
+        path (str): The query's path.
+        kind (str): What it shows: `"table"`, `"value"`, `"html"` or `"error"`.
+        columns (list[str]): The table's columns (fields, then `_id` and `_creationTime`).
+        rows (list[dict]): The documents of the current table page.
+        total (int): How many documents the table has.
+        page (int): The table page shown (0-based); setting it turns the page.
+        page_size (int): Rows per table page.
+        value_repr (str): The value's text, when `kind` is `"value"`.
+        html (str): The pandas HTML, when `kind` is `"html"`.
+        note (str): What the table shows (`"one document"`, a paginated page, ...).
+        error (str): `"TypeName: message"` of the failure, when `kind` is `"error"`.
+        runs (int): How many times the query ran.
+        last_ms (float): How long the last run took, in milliseconds.
+        read_set (list[str]): The last run's read set (as `Subscription.read_set`).
+        last_reason (str): What caused the last re-run.
+    """
 
     _esm = STATIC / "live_view.js"
     _css = STATIC / "live_view.css"

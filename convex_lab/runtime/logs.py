@@ -96,6 +96,12 @@ class _LogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         capture = current_capture.get()
         if capture is None:
+            # Outside an execution this handler must not swallow what Python would have shown:
+            # with no other handler installed, warnings go to stderr (logging's last resort).
+            last_resort = logging.lastResort
+            if (last_resort is not None and record.levelno >= last_resort.level
+                    and all(h is self for h in logging.getLogger().handlers)):
+                last_resort.handle(record)
             return
         try:
             capture.add(_LEVEL_TAGS.get(record.levelno, "LOG"), record.getMessage())

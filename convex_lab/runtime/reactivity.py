@@ -44,7 +44,18 @@ log = logging.getLogger("convex_lab")
 
 
 class Rerun(NamedTuple):
-    """Why a live query re-ran: the commit, and the write that landed in its read set."""
+    """Why a live query re-ran: the commit, and the write that landed in its read set.
+
+    For a re-run caused by redefining the query's function, `change` is `"redefined"`,
+    `doc_id` is the function's path and `table`/`index` are empty.
+
+    Attributes:
+        ts: The commit's timestamp.
+        table: The table written.
+        index: The index whose read range the write landed in.
+        doc_id: The id of the document written.
+        change: `"insert"`, `"update"`, `"delete"` or `"redefined"`.
+    """
 
     ts: int
     table: str
@@ -82,7 +93,17 @@ def _field(fields: tuple[str, ...], i: int) -> str:
 
 
 class Subscription:
-    """One subscriber: `result` (the last value delivered), `unsubscribe()`."""
+    """One subscriber of a live query, as `app.subscribe` returns it.
+
+    Attributes:
+        result: The last result delivered to the callback (`None` before the first).
+        error: The exception of the last failed run, or `None` once a result was delivered
+            after it.
+        delivered (bool): Whether a result has been delivered yet.
+        active (bool): False after `unsubscribe()` (or once the App is closed).
+        callback: The function called with each new result.
+        on_error: The function called with each failure, or `None`.
+    """
 
     def __init__(self, reactor: "Reactor", live: "LiveQuery", callback: Callable[[Any], None],
                  on_error: Callable[[BaseException], None] | None, notifier_only: bool = False,
@@ -103,10 +124,12 @@ class Subscription:
 
     @property
     def path(self) -> str:
+        """The query's path, such as `"notebook:list_messages"`."""
         return self._live.path
 
     @property
     def args(self) -> dict:
+        """The query's arguments."""
         return self._live.args
 
     @property
@@ -121,15 +144,21 @@ class Subscription:
 
     @property
     def read_set(self) -> list[str]:
-        """The index ranges the last run read, readable (`messages.by_room: room == "a"`)."""
+        """The index ranges the last run read, one readable line each.
+
+        For example `['messages.by_room: room == "a"']`, or `'messages.by_creation_time:
+        everything'` for a full scan. A commit re-runs the query only when it writes a document
+        whose old or new version falls in one of these ranges.
+        """
         return self._reactor.describe_reads(self._live)
 
     @property
     def reruns(self) -> list[Rerun]:
-        """Why the query re-ran (newest last; bounded)."""
+        """Why the query re-ran: one `Rerun` per re-run, newest last (the last 50)."""
         return list(self._live.reasons)
 
     def unsubscribe(self) -> None:
+        """Stop the callbacks. Idempotent. The query stops re-running once it has no subscriber."""
         self._reactor.unsubscribe(self)
 
     def call_soon(self, task: Callable[[], None]) -> None:
@@ -487,7 +516,7 @@ class Reactor:
             target, tasks = self._queued, self._tasks_posted
             if self._done >= target and self._tasks_done >= tasks:
                 return
-        # Commits from other threads are the notifier's (API.md); the main thread, where notebook
+        # Commits from other threads are the notifier's to deliver; the main thread, where notebook
         # cells and scripts call mutations, may deliver its own when nothing else is in flight.
         inline = current is threading.main_thread() and self._done < target and self._inline_allowed()
         if inline:
@@ -564,7 +593,7 @@ def _call(subscription: Subscription, fn: Callable[[Any], Any], arg: Any) -> Non
 
 def _warn_failed(path: str, error: BaseException) -> None:
     """The default `on_error` (live views show errors themselves)."""
-    log.warning("convex_lab: live query %s failed: %s", path, error)
+    log.warning("convex_lab: live query %s failed: %s: %s", path, type(error).__name__, error)
 
 
 def _tail(doc: dict | None) -> bytes:
