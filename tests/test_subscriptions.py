@@ -462,3 +462,31 @@ def test_a_patch_or_replace_that_changes_nothing_is_no_write(app):
     assert app._db.last_ts > ts and sub.runs == 3 and str(seen[-1]["n"]) == "-0.0"
     sub.unsubscribe()
     app._db._check()
+
+
+def test_a_failing_live_query_without_on_error_is_reported_on_stderr():
+    """In a plain interpreter (no logging configured), the default warning reaches stderr: the
+    capture handler convex_lab installs on the root logger does not swallow it."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import logging
+        from convex_lab import App
+        app = App()
+
+        @app.query
+        def broken(ctx):
+            raise ValueError("no such thing")
+
+        sub = app.subscribe(broken, {}, print)
+        logging.getLogger("someone.else").warning("other warnings still show")
+        logging.getLogger("someone.else").info("and info stays quiet, as before")
+        app.close()
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "convex_lab: live query notebook:broken failed: ValueError: no such thing" in done.stderr
+    assert "other warnings still show" in done.stderr
+    assert "info stays quiet" not in done.stderr + done.stdout
