@@ -116,7 +116,7 @@ class Int64(int):
     `Int64(value)` takes an int, a numpy integer, an integral float or a string of digits.
 
     Raises:
-        ValueError: The value is outside -2**63 .. 2**63-1, or is a float with a fraction.
+        ValueError: The value is outside `-2**63 .. 2**63-1`, or is a float with a fraction.
         TypeError: The value is not an integer (a bool, a list, ...).
 
     Examples:
@@ -329,11 +329,11 @@ class _PathError(Exception):
 def _int_to_float(x: int) -> float:
     if -MAX_SAFE_INT <= x <= MAX_SAFE_INT:
         return float(x)
-    # The official Python client's text (convex/values.py `int_to_float`).
+    # The official Python client's text, naming convex_lab's class (the client's is ConvexInt64).
     raise ValueError(
         f"Integer {x} is outside the range of a Convex `Float64` (-2^53 to 2^53). "
-        "Consider using a `ConvexInt64`, which corresponds to a `BigInt` in "
-        "JavaScript Convex functions."
+        "Consider using an `Int64` (from convex_lab import Int64), which corresponds to a `BigInt` "
+        "in JavaScript Convex functions."
     )
 
 
@@ -501,7 +501,7 @@ _CONVERTERS: dict[type, Any] = {
 
 
 def convex_value(x: Any, path: str = "", level: int = 1) -> Any:
-    """Convert a Python value into convex_lab's internal value (no-validator int rule).
+    """Convert a Python value into a Convex value, as where there is no validator (ints become floats).
 
     bool → bool; `Int64` stays Int64; int / numpy integer → float when |x| <= 2**53, else
     `ValueError`; float / numpy floating → float; str → str; bytes-like → bytes; list/tuple → list;

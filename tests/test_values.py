@@ -123,12 +123,13 @@ def test_convex_value_scalars_and_the_int_rule():
     assert same(convex_value((1, (2.5, "x"))), [1.0, [2.5, "x"]])
 
 
-def test_convex_value_big_int_uses_the_python_clients_text():
+def test_convex_value_big_int_uses_the_python_clients_text_naming_int64():
     with pytest.raises(ValueError) as e:
         convex_value({"n": 2**53 + 1})
     assert str(e.value) == (
         "Integer 9007199254740993 is outside the range of a Convex `Float64` (-2^53 to 2^53). "
-        "Consider using a `ConvexInt64`, which corresponds to a `BigInt` in JavaScript Convex functions."
+        "Consider using an `Int64` (from convex_lab import Int64), which corresponds to a `BigInt` in "
+        "JavaScript Convex functions."
     )
     with pytest.raises(ValueError, match="outside the range"):
         convex_value(np.int64(-(2**53) - 1))
