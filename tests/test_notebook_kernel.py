@@ -161,6 +161,9 @@ def test_convex_line_magic(kernel, tmp_path):
     path = tmp_path / "opened.duckdb"
     out = printed(kernel, f"%convex open {path}\nprint(app.path)")
     assert out == str(path)
+    other_path = tmp_path / "other.duckdb"
+    out = printed(kernel, f"%convex --app other open {other_path}\nprint(other.path, app.path)")
+    assert out == f"{other_path} {path}"  # --app names the variable that is rebound
 
 
 def test_live_cell_with_pandas_stays_live_and_widgets_display_as_themselves(kernel):

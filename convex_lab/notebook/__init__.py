@@ -164,11 +164,15 @@ class ConvexMagics(Magics):
             from ..app import App
 
             path = rest.strip()
-            old = self.shell.user_ns.get("app")
+            ns = self.shell.user_ns
+            # The variable the other commands would use: --app NAME, else `app` (or `convex_app`
+            # when `app` names something else, as %load_ext binds it).
+            target = app_name or ("convex_app" if "app" in ns and not isinstance(ns["app"], App) else "app")
+            old = ns.get(target)
             if isinstance(old, App):
                 old.close()
-            self.shell.user_ns["app"] = App(path)
-            return self.shell.user_ns["app"]
+            ns[target] = App(path)
+            return ns[target]
         app = self._app(app_name or None)
         if command == "tables":
             import pandas as pd
