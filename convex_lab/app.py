@@ -461,7 +461,7 @@ class App:
                 name is not a valid identifier.
             TypeError: `rows` is not a DataFrame or a list of dicts, or a value is not a Convex
                 value (the message names the row).
-            ValueError: A value cannot be converted (an int beyond 2**53 without a `v.int64()`
+            ValueError: A value cannot be converted (an int beyond `2**53` without a `v.int64()`
                 validator, ...), or a DataFrame has duplicate column names.
             InterruptedAfterCommit: Ctrl-C arrived after the import had committed; the ids are
                 on its `.result`.

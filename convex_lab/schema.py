@@ -614,14 +614,16 @@ def define_table(document: Any) -> TableDefinition:
     Args:
         document: The documents' shape: a dict of field validators (`{"body": v.string()}`), a
             `v.object(...)`, a `v.union` of objects, or `v.any()` (no checking). `_id` and
-            `_creationTime` are implied; do not declare them.
+            `_creationTime` are implied (declaring them changes nothing); other top-level
+            fields may not start with `_`.
 
     Returns:
         A `TableDefinition`.
 
     Raises:
         TypeError: `document` is not one of these.
-        SchemaDefinitionError: `document` is a validator of another kind (`v.string()`, ...).
+        SchemaDefinitionError: `document` is a validator of another kind (`v.string()`, ...),
+            or a top-level field name starts with `_`.
 
     Examples:
         >>> define_table({"body": v.string()}).index("by_body", ["body"]).indexes

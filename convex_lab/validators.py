@@ -245,7 +245,7 @@ class Validator:
             raise ValidationMismatch(f.message(path)) from None
 
     def is_valid(self, value: Any, resolver: Optional[Resolver] = None) -> bool:
-        """True when the internal `value` passes `check`."""
+        """True when `value` (already a Convex value) passes `check`."""
         try:
             self._check(value, resolver)
         except _Fail:
@@ -1072,7 +1072,7 @@ class _V:
 
     def float64(self) -> Float64Validator:
         """`v.float64()`: a `float` (NaN and infinities included). A Python int is accepted and
-        stored as a float; beyond ±2**53 it is refused, since a float cannot hold it exactly."""
+        stored as a float; beyond `±2**53` it is refused, since a float cannot hold it exactly."""
         return Float64Validator()
 
     def int64(self) -> Int64Validator:

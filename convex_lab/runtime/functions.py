@@ -309,7 +309,7 @@ class DatabaseWriter(DatabaseReader):
             ReadOnlyTable: `table` is a system table.
             DocumentTooLarge: The document is over Convex's size or nesting limits.
             TypeError: A value is not a Convex value (a set, a datetime, ...).
-            ValueError: A value cannot be stored as given (an int beyond 2**53 outside a
+            ValueError: A value cannot be stored as given (an int beyond `2**53` outside a
                 `v.int64()` field, a field name Convex does not allow, ...).
         """
         return self._txn.insert(table, value)
