@@ -1,4 +1,4 @@
-"""Convex v6 document ids (convex-semantics.md §3.1).
+"""Convex v6 document ids (the format Convex documents for its current ids).
 
 Binary: VInt(table number) ‖ 16-byte internal id ‖ Fletcher-16 footer (little-endian), written in
 base32 with Convex's alphabet `0123456789abcdefghjkmnpqrstvwxyz` (RFC 4648 bit order, no padding).

@@ -1,7 +1,7 @@
 """Order-preserving byte encoding of Convex values and index keys.
 
 `encode_value(a) < encode_value(b)` (plain `bytes` comparison) exactly when a < b in Convex's total
-order (convex-semantics.md §2.4), and the encodings are equal exactly when the values are
+order (see docs/guide/values.md), and the encodings are equal exactly when the values are
 Convex-equal. This module only encodes; the sorted indexes that use it live in `engine/store.py`.
 
 Format (ours; only the order matters): a type tag, then a payload.

@@ -154,7 +154,7 @@ class Int64(int):
 
 
 # --------------------------------------------------------------------------------------------
-# Limits (convex-semantics.md §2.2, §2.3)
+# Limits (Convex's documented value limits and field-name rules)
 # --------------------------------------------------------------------------------------------
 
 MAX_DOCUMENT_SIZE = 1 << 20  # 1 MiB, system fields included
@@ -733,7 +733,7 @@ def to_convex_json(v: Any) -> Any:
 
 def _check_field_name_server(k: str) -> None:
     # Rust's check_valid_field_name (sync_types/src/identifier.rs). Deliberate difference: the
-    # empty name is allowed, as convex-semantics.md §2.2 documents for the current backend.
+    # empty name is allowed, as Convex documents for its current backend.
     if k.startswith("$"):
         raise ValueError(_safe_text(f"Field name {k} starts with '$', which is reserved."))
     if not (k.isascii() and k.isprintable()):

@@ -113,7 +113,7 @@ def test_sql_sees_every_acknowledged_commit(app):
         last = add(i=float(i))
         assert app.sql("select count(*) as c from t")["c"][0] == i + 1
     drop(id=last)
-    # No schema: the column is JSON (API.md), so cast for numeric aggregation.
+    # No schema: the column is JSON (see docs/guide/data.md), so cast for numeric aggregation.
     assert app.sql("select max(i::DOUBLE) as m from t")["m"][0] == 48.0
 
 

@@ -1,4 +1,4 @@
-"""ids.py: Convex v6 ids (convex-semantics.md §3.1)."""
+"""ids.py: Convex v6 ids."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from convex_lab.ids import (
     table_number_of,
 )
 
-FIXTURES = Path("/work/shared/fixtures")
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
 

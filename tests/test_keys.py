@@ -1,4 +1,4 @@
-"""keys.py: bytes order of the encoding == Convex's total order (convex-semantics.md §2.4)."""
+"""keys.py: bytes order of the encoding == Convex's total order (documented in docs/guide/values.md)."""
 
 from __future__ import annotations
 

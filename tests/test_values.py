@@ -42,7 +42,7 @@ from convex_lab.values import (
     values_equal,
 )
 
-FIXTURES = Path("/work/shared/fixtures")
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TYPES_URL = "To learn about Convex's supported types, see https://docs.convex.dev/using/types."
 
 

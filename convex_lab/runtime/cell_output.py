@@ -1,7 +1,6 @@
 """Send what a subscription's callbacks print to the notebook cell that subscribed.
 
-ipykernel sends a thread's output to whichever cell is running at that moment (see
-`reference/notebook-tech.md`), so a callback run by the notifier — or by the main thread while a
+ipykernel sends a thread's output to whichever cell is running at that moment, so a callback run by the notifier — or by the main thread while a
 later cell commits — would print under an unrelated cell. ipykernel >= 7.4 lets a thread point its
 output at a given request with `set_thread_parent`; `CellOutput` remembers the subscribing cell's
 request and does that around each callback. Outside a kernel it is absent and costs nothing.
