@@ -1,6 +1,7 @@
 """Every code example in the documentation runs as a test (Sybil).
 
-In `docs/**/*.md` and `README.md`:
+In `docs/**/*.md` and `README.md` (and the `>>>` examples in docstrings under `convex_lab/`, which
+the reference pages show):
 
 - ```python blocks run in order, in one namespace per page; a block written as a doctest
   (`>>> ` prompts) also checks the output it shows.
@@ -20,7 +21,9 @@ import os
 import tempfile
 
 from sybil import Sybil
+from sybil.sybil import SybilCollection
 from sybil.parsers.markdown import CodeBlockParser, PythonCodeBlockParser, SkipParser
+from sybil.parsers.rest import DocTestParser
 
 _DOCTEST_FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
@@ -48,6 +51,15 @@ def _setup(namespace: dict) -> None:
     namespace["_previous_directory"] = os.getcwd()
     namespace["_directory"] = tempfile.TemporaryDirectory(prefix="convex_lab_docs_")
     os.chdir(namespace["_directory"].name)
+
+
+def _setup_docstring(namespace: dict) -> None:
+    """Docstring examples start as the reference says: `from convex_lab import *`, `app = App()`."""
+    import convex_lab
+
+    _setup(namespace)
+    namespace.update({name: getattr(convex_lab, name) for name in convex_lab.__all__})
+    namespace["app"] = convex_lab.App()
 
 
 def _teardown(namespace: dict) -> None:
@@ -84,8 +96,12 @@ _PARSERS = [
     SkipParser(),
 ]
 
-pytest_collect_file = (
+pytest_collect_file = SybilCollection([
     Sybil(parsers=_PARSERS, path="docs", patterns=["*.md"], excludes=["architecture.md"],
-          setup=_setup, teardown=_teardown)
-    + Sybil(parsers=_PARSERS, path=".", patterns=["README.md"], setup=_setup, teardown=_teardown)
-).pytest()
+          setup=_setup, teardown=_teardown),
+    Sybil(parsers=_PARSERS, path=".", patterns=["README.md"], setup=_setup, teardown=_teardown),
+    # The reference is built from the docstrings: their `>>>` examples run too, with the module's
+    # names in scope.
+    Sybil(parsers=[DocTestParser(optionflags=_DOCTEST_FLAGS)], path="convex_lab", patterns=["*.py"],
+          setup=_setup_docstring, teardown=_teardown),
+]).pytest()
