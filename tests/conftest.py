@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from convex_lab import App
+
+# The Ctrl-C tests need Python's own SIGINT handler. A process started in the background by a
+# non-interactive shell begins with SIGINT ignored (and then `_thread.interrupt_main()` and real
+# SIGINTs do nothing); a notebook kernel or a terminal never does.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(params=["memory", "file"])
