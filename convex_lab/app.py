@@ -108,7 +108,7 @@ class App:
         where = self.path or "memory"
         return f"<convex_lab.App {where}: {len(self._db.store.tables)} tables, {len(self._runtime.functions)} functions>"
 
-    def __enter__(self) -> "App":
+    def __enter__(self) -> App:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -431,7 +431,7 @@ class App:
         self._db.check_open()
         return self._persistence.sql(query, data_io.table_infos(self._db))
 
-    def table(self, name: str) -> "TableView":
+    def table(self, name: str) -> TableView:
         """A `TableView` of table `name`: `len(app.table("t"))`, `app.table("t").df()`."""
         return TableView(self, name)
 

@@ -192,7 +192,7 @@ class InterruptedAfterCommit(KeyboardInterrupt):
             "saved. The result is on this exception's `.result`."
         )
 
-    def with_what(self, what: str) -> "InterruptedAfterCommit":
+    def with_what(self, what: str) -> InterruptedAfterCommit:
         """The same interrupt, its message naming the write (`what`: "The mutation notebook:send")."""
         return InterruptedAfterCommit(self.result, self.ts, what)
 

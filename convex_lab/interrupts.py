@@ -127,7 +127,7 @@ class armed:
 
     __slots__ = ("_installed",)
 
-    def __enter__(self) -> "armed":
+    def __enter__(self) -> armed:
         self._installed = (_get_ident() == _MAIN and _state.depth == 0
                            and _getsignal(SIGINT) is not _handler and _install())
         return self

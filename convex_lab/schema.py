@@ -192,7 +192,7 @@ class TableDefinition:
 
     # -- declaring indexes -------------------------------------------------------------------
 
-    def index(self, name: str, fields: Any) -> "TableDefinition":
+    def index(self, name: str, fields: Any) -> TableDefinition:
         """Declare a database index, for `with_index` queries.
 
         The index orders documents by `fields`, then `_creationTime`. It is built (and kept up
@@ -263,7 +263,7 @@ class TableDefinition:
         *,
         search_field: Optional[str] = None,
         filter_fields: Iterable[str] = (),
-    ) -> "TableDefinition":
+    ) -> TableDefinition:
         """Declare a text search index (kept in the schema; search queries are not available yet).
 
         `search_index("s", search_field="body", filter_fields=["room"])`, or Convex's form
@@ -304,7 +304,7 @@ class TableDefinition:
         vector_field: Optional[str] = None,
         dimensions: Optional[int] = None,
         filter_fields: Iterable[str] = (),
-    ) -> "TableDefinition":
+    ) -> TableDefinition:
         """Declare a vector index (kept in the schema; vector search is not available yet).
 
         `vector_index("v", vector_field="embedding", dimensions=1536, filter_fields=["kind"])`,
@@ -360,11 +360,11 @@ class TableDefinition:
         return self
 
     # Convex's camelCase spellings, taking its dict form.
-    def searchIndex(self, name: str, config: Mapping) -> "TableDefinition":  # noqa: N802
+    def searchIndex(self, name: str, config: Mapping) -> TableDefinition:  # noqa: N802
         """Convex's spelling of `search_index`, taking its dict form."""
         return self.search_index(name, config)
 
-    def vectorIndex(self, name: str, config: Mapping) -> "TableDefinition":  # noqa: N802
+    def vectorIndex(self, name: str, config: Mapping) -> TableDefinition:  # noqa: N802
         """Convex's spelling of `vector_index`, taking its dict form."""
         return self.vector_index(name, config)
 
@@ -659,7 +659,7 @@ class SchemaDefinition:
         }
 
     @classmethod
-    def from_json(cls, j: Any) -> "SchemaDefinition":
+    def from_json(cls, j: Any) -> SchemaDefinition:
         """Rebuild a schema from `to_json()` output (a dict or its JSON text); checks the rules
         again. A missing `schemaValidation` means False, as in Convex."""
         if isinstance(j, (str, bytes)):

@@ -286,7 +286,7 @@ class Validator:
         return {"type": self.kind}
 
     @staticmethod
-    def from_json(j: Mapping[str, Any]) -> "Validator":
+    def from_json(j: Mapping[str, Any]) -> Validator:
         """Parse Convex's validator JSON (`{"type": "string"}`, ...)."""
         return _from_json(j)
 
@@ -568,13 +568,13 @@ def _literal_key(x: Any) -> Any:
     return None
 
 
-def _require_validator(x: Any, what: str) -> "Validator":
+def _require_validator(x: Any, what: str) -> Validator:
     if not isinstance(x, Validator):
         raise TypeError(f"{what} must be a validator (v.string(), v.object({{...}}), ...), got {x!r}")
     return x
 
 
-def _required_member(x: Any, what: str) -> "Validator":
+def _required_member(x: Any, what: str) -> Validator:
     x = _require_validator(x, what)
     if isinstance(x, OptionalValidator):
         # convex_lab: Convex's TypeScript types refuse this; at run time the `optional` would be
@@ -789,19 +789,19 @@ class ObjectValidator(Validator):
         return f"v.object({{{inner}}})"
 
     # Convenience builders, as on Convex's VObject.
-    def extend(self, fields: Mapping[str, Validator]) -> "ObjectValidator":
+    def extend(self, fields: Mapping[str, Validator]) -> ObjectValidator:
         """A new `v.object` with these fields added (or replaced)."""
         return ObjectValidator({**self.fields, **dict(fields)})
 
-    def pick(self, *names: str) -> "ObjectValidator":
+    def pick(self, *names: str) -> ObjectValidator:
         """A new `v.object` with only the named fields."""
         return ObjectValidator({k: fv for k, fv in self.fields.items() if k in names})
 
-    def omit(self, *names: str) -> "ObjectValidator":
+    def omit(self, *names: str) -> ObjectValidator:
         """A new `v.object` without the named fields."""
         return ObjectValidator({k: fv for k, fv in self.fields.items() if k not in names})
 
-    def partial(self) -> "ObjectValidator":
+    def partial(self) -> ObjectValidator:
         """A new `v.object` whose every field is optional."""
         return ObjectValidator({k: OptionalValidator(fv) for k, fv in self.fields.items()})
 

@@ -68,7 +68,7 @@ class _Unset:
     __slots__ = ()
     _instance: "_Unset | None" = None
 
-    def __new__(cls) -> "_Unset":
+    def __new__(cls) -> _Unset:
         if cls._instance is None:
             cls._instance = object.__new__(cls)
         return cls._instance
@@ -82,10 +82,10 @@ class _Unset:
     def __reduce__(self) -> str:
         return "UNSET"
 
-    def __copy__(self) -> "_Unset":
+    def __copy__(self) -> _Unset:
         return self
 
-    def __deepcopy__(self, memo: Any) -> "_Unset":
+    def __deepcopy__(self, memo: Any) -> _Unset:
         return self
 
 
@@ -130,7 +130,7 @@ class Int64(int):
 
     __slots__ = ()
 
-    def __new__(cls, value: Any = 0) -> "Int64":
+    def __new__(cls, value: Any = 0) -> Int64:
         if type(value) is not int:
             if isinstance(value, float):
                 if not value.is_integer():

@@ -60,7 +60,7 @@ class IndexRange:
         self._exprs = exprs
         self._used = False
 
-    def _add(self, op: str, field: Any, value: Any) -> "IndexRange":
+    def _add(self, op: str, field: Any, value: Any) -> IndexRange:
         if self._used:
             raise QueryReused(
                 "IndexRangeBuilder has already been used! Chain your method calls like "
@@ -72,23 +72,23 @@ class IndexRange:
         converted = value if value is UNSET else convex_value(value, "")
         return IndexRange(self._exprs + ((op, field, converted),))
 
-    def eq(self, field: str, value: Any) -> "IndexRange":
+    def eq(self, field: str, value: Any) -> IndexRange:
         """Documents whose `field` equals `value` (a Convex value; `UNSET` matches a missing field)."""
         return self._add("eq", field, value)
 
-    def gt(self, field: str, value: Any) -> "IndexRange":
+    def gt(self, field: str, value: Any) -> IndexRange:
         """Documents whose `field` is greater than `value`, in Convex's order of values."""
         return self._add("gt", field, value)
 
-    def gte(self, field: str, value: Any) -> "IndexRange":
+    def gte(self, field: str, value: Any) -> IndexRange:
         """Documents whose `field` is greater than or equal to `value`."""
         return self._add("gte", field, value)
 
-    def lt(self, field: str, value: Any) -> "IndexRange":
+    def lt(self, field: str, value: Any) -> IndexRange:
         """Documents whose `field` is less than `value`."""
         return self._add("lt", field, value)
 
-    def lte(self, field: str, value: Any) -> "IndexRange":
+    def lte(self, field: str, value: Any) -> IndexRange:
         """Documents whose `field` is less than or equal to `value`."""
         return self._add("lte", field, value)
 
@@ -452,7 +452,7 @@ class Query:
             )
         self._used = True
 
-    def _take_over(self, **changes: Any) -> "Query":
+    def _take_over(self, **changes: Any) -> Query:
         if self._used:
             raise QueryReused(
                 "This query is closed after being used: each query object can be used once. "
@@ -481,7 +481,7 @@ class Query:
         return Index(self._table, name, fields)
 
     # -- sources ----------------------------------------------------------------------------
-    def with_index(self, name: str, range_fn: Callable[[IndexRange], IndexRange] | None = None) -> "Query":
+    def with_index(self, name: str, range_fn: Callable[[IndexRange], IndexRange] | None = None) -> Query:
         """Read through the index `name`, limited to the range that `range_fn` builds.
 
         Documents come in the index's order (its fields, then `_creationTime`). Besides the
@@ -517,13 +517,13 @@ class Query:
         rng = compile_range(index, exprs)
         return self._take_over(index=name, rng=rng, stage=1)
 
-    def full_table_scan(self) -> "Query":
+    def full_table_scan(self) -> Query:
         """Read the whole table in `_creationTime` order (the default; this states it explicitly)."""
         if self._stage != 0:
             raise InvalidArgument("full_table_scan must come directly after db.query(table).")
         return self._take_over(stage=1)
 
-    def with_search_index(self, name: str, search_fn: Callable | None = None) -> "Query":
+    def with_search_index(self, name: str, search_fn: Callable | None = None) -> Query:
         """Full-text search is not available yet: always raises `InvalidArgument`.
 
         Search indexes can be declared in a schema (`search_index`) and are kept, but cannot be
@@ -535,7 +535,7 @@ class Query:
         )
 
     # -- shaping ----------------------------------------------------------------------------
-    def order(self, order: str) -> "Query":
+    def order(self, order: str) -> Query:
         """Return documents in `"asc"` (the default) or `"desc"` order of the index.
 
         Raises:
@@ -547,7 +547,7 @@ class Query:
             raise InvalidArgument("Queries may only specify order at most once.")
         return self._take_over(order=order, stage=1)
 
-    def filter(self, predicate: Callable[[FilterBuilder], Any]) -> "Query":
+    def filter(self, predicate: Callable[[FilterBuilder], Any]) -> Query:
         """Keep only the documents for which `predicate(q)` is true.
 
         `predicate` receives a `FilterBuilder` and returns a boolean expression. Filters do not

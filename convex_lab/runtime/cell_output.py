@@ -22,7 +22,7 @@ class CellOutput:
         self._parent = parent
 
     @classmethod
-    def current(cls) -> "CellOutput | None":
+    def current(cls) -> CellOutput | None:
         """The cell running on this thread now, or None outside a kernel (IPython is never imported here)."""
         ipython = sys.modules.get("IPython")
         shell = ipython.get_ipython() if ipython is not None else None
