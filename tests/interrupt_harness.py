@@ -69,8 +69,10 @@ class Injector:
         if self._done:
             return None
         if self._waiting is not None:
-            if event == "return":
-                self._deliver(frame)  # the caller's call ends: a check point there
+            if event == "return" and frame is self._waiting:
+                self._wait_in_caller(frame)  # the signal is handled in the caller, never here
+            elif event == "return":
+                self._deliver(frame)  # a function it called returns: the waiting frame's call ends
             elif event == "opcode" and frame is self._waiting:
                 op = frame.f_code.co_code[frame.f_lasti]
                 if self._previous_op in _CHECKED_AFTER:
@@ -88,6 +90,23 @@ class Injector:
             self._waiting = frame
             frame.f_trace_opcodes = True
         return self._local
+
+    def _wait_in_caller(self, frame) -> None:
+        """The waiting frame returns before a check point: CPython handles the signal in the
+        caller, at the end of the instruction that called (a check point if it is a call, else
+        at the caller's next check point). Raising here, in the returning frame, would not be
+        what CPython does, and how a traced frame treats an exception raised at its return
+        differs between CPython releases."""
+        frame.f_trace_opcodes = False
+        caller = frame.f_back
+        if caller is None:
+            self._deliver(frame)
+            return
+        self._waiting = caller
+        self._previous_op = caller.f_code.co_code[caller.f_lasti]  # the instruction that called
+        if caller.f_trace is None:
+            caller.f_trace = self._local
+        caller.f_trace_opcodes = True
 
     def _deliver(self, frame) -> None:
         if self._waiting is not None:
