@@ -341,7 +341,8 @@ class App:
 
     # -- reactivity -------------------------------------------------------------------------
     def subscribe(self, fn: Any, args: dict | None = None, callback: Callable[[Any], None] | None = None,
-                  on_error: Callable[[BaseException], None] | None = None) -> Subscription:
+                  on_error: Callable[[BaseException], None] | None = None, *, notifier_only: bool = False,
+                  copy: bool = True) -> Subscription:
         """Follow a query: call `callback(result)` now, and again whenever a commit changes it.
 
         The query runs once now (the first callback happens before `subscribe` returns). After
@@ -359,6 +360,11 @@ class App:
             on_error: Called with the exception when a run of the query raises (the next
                 successful result goes to `callback` again). Without it, a failure is logged
                 as a warning.
+            notifier_only: Make every call on the notifier thread, the first one included
+                (queued; `flush()` waits for it), also for commits made on the calling thread.
+                For subscribers whose state is not thread-safe, such as widgets.
+            copy: Give each call its own copy of the result (the default). `False` hands the
+                shared result to a subscriber that only reads it, saving the copy.
 
         Returns:
             The `Subscription` (`.result`, `.read_set`, `.reruns`, `.unsubscribe()`, ...).
@@ -376,7 +382,18 @@ class App:
         """
         if callback is None:
             raise TypeError("app.subscribe needs a callback: app.subscribe(fn, args, callback)")
-        return self._reactor.subscribe(fn, args, callback, on_error)
+        return self._reactor.subscribe(fn, args, callback, on_error, notifier_only=notifier_only, own_copy=copy)
+
+    def tables(self) -> dict[str, int]:
+        """Every table and how many documents it holds, in the order the tables were created.
+
+        Examples:
+            >>> lab = App()
+            >>> _ = lab.import_rows("notes", [{"body": "hi"}, {"body": "there"}])
+            >>> lab.tables()
+            {'notes': 2}
+        """
+        return {name: len(table.docs) for name, table in list(self._db.store.tables.items())}
 
     def live(self, fn: Any, **args: Any):
         """A live widget showing query `fn`'s result, re-rendered whenever it changes.
@@ -497,15 +514,14 @@ class TableView:
         return self._app._persistence.table_df(data_io.table_info(self._app._db, self.name))
 
     def __len__(self) -> int:
-        table = self._app._db.store.tables.get(self.name)
-        return len(table.docs) if table is not None else 0
+        return self._app.tables().get(self.name, 0)
 
     # How a TableView shows itself (a notebook cell's value, `print`): its size and first rows.
     PREVIEW_ROWS = 10
 
     def _preview(self) -> tuple[str, Any]:
-        count = len(self)
-        if self.name not in self._app._db.store.tables:
+        count = self._app.tables().get(self.name)
+        if count is None:
             return f"Table '{self.name}': does not exist yet (0 documents)", None
         header = f"Table '{self.name}': {count:,} document{'s' if count != 1 else ''}"
         if count > self.PREVIEW_ROWS:

@@ -4,6 +4,7 @@ commit, and a failed durable write applies nothing."""
 from __future__ import annotations
 
 import _thread
+import logging
 import math
 import os
 import signal
@@ -388,3 +389,33 @@ def test_ctrl_c_while_leading_a_group_hands_other_callers_jobs_back(tmp_path):
         assert [(d["who"], d["on_main"]) for d in docs] == [("theirs", False)]
         check(app)
         interrupts._check()
+
+
+def test_a_failure_of_the_background_writer_is_reported_once_and_retried(memory_app, caplog):
+    """The SQL mirror is fed by a background thread; when that fails the user is told (a warning,
+    once per distinct error), and the next tick or `app.sql()` tries again."""
+    app = memory_app
+    persistence = app._persistence
+    real_flush = persistence.flush
+    failures = []
+
+    def failing_flush():
+        failures.append(1)
+        raise OSError("disk full (simulated)")
+
+    persistence.flush = failing_flush
+    caplog.set_level(logging.WARNING, logger="convex_lab")
+
+    @app.mutation
+    def add(ctx):
+        return ctx.db.insert("t", {"n": 1.0})
+
+    add()
+    deadline = time.monotonic() + 30
+    while len(failures) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    warnings = [r.getMessage() for r in caplog.records if "in the background failed" in r.getMessage()]
+    assert len(failures) >= 3 and len(warnings) == 1, (failures, warnings)
+    assert "OSError: disk full (simulated)" in warnings[0] and "commits are safe" in warnings[0]
+    persistence.flush = real_flush
+    assert app.sql("select count(*) as c from t")["c"][0] == 1

@@ -490,3 +490,34 @@ def test_a_failing_live_query_without_on_error_is_reported_on_stderr():
     assert "convex_lab: live query notebook:broken failed: ValueError: no such thing" in done.stderr
     assert "other warnings still show" in done.stderr
     assert "info stays quiet" not in done.stderr + done.stdout
+
+
+def test_subscribe_on_the_notifier_thread_only_and_without_copies(memory_app):
+    """What widgets use: every call on the notifier thread (commits from this thread too), and
+    the shared result rather than a copy per subscriber."""
+    app = memory_app
+    send, _, room_messages, _ = chat_app(app)
+    threads, results = [], []
+
+    def seen(result):
+        threads.append(threading.current_thread())
+        results.append(result)
+
+    sub = app.subscribe(room_messages, {"room": "a"}, seen, notifier_only=True, copy=False)
+    app.flush()
+    send(room="a", body="x")
+    app.flush()
+    assert results == [[], ["x"]]
+    assert threading.main_thread() not in threads
+    assert results[-1] is sub.result  # shared, not copied
+    copied = []
+    app.subscribe(room_messages, {"room": "a"}, copied.append)
+    assert copied == [["x"]] and copied[0] is not sub.result  # the default: a copy each
+
+
+def test_tables_lists_every_table_with_its_count(app):
+    assert app.tables() == {}
+    app.import_rows("b", [{"n": 1.0}, {"n": 2.0}])
+    app.import_rows("a", [{"n": 1.0}])
+    assert app.tables() == {"b": 2, "a": 1}
+    assert len(app.table("b")) == 2 and len(app.table("missing")) == 0

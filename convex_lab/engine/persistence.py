@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import gc
 import json
+import logging
 import os
 import re
 import threading
@@ -25,6 +26,8 @@ import pyarrow as pa
 from ..errors import DatabaseFileError
 from ..interrupts import DEFERRED
 from ..values import dumps_export, loads_export
+
+log = logging.getLogger("convex_lab")
 
 SCHEMA = "_convex"
 SCHEMA_KEY = "schema"  # meta key of the schema JSON
@@ -813,7 +816,11 @@ def _background_loop(ref: "weakref.ref[Persistence]", wake: threading.Event, int
         try:
             persistence._background_tick()
             persistence.background_error = None
-        except BaseException as exc:  # noqa: BLE001 - background threads never print; sql() retries
+        except BaseException as exc:  # noqa: BLE001 - sql() and close() retry; the user is told once
+            if repr(persistence.background_error) != repr(exc):
+                where = persistence.path or "the in-memory app's SQL mirror"
+                log.warning("convex_lab: writing %s in the background failed (%s: %s); commits are safe, "
+                            "and app.sql() and close() will try again", where, type(exc).__name__, exc)
             persistence.background_error = exc
         del persistence
 

@@ -22,13 +22,12 @@ __all__ = ["LiveView", "live_view", "load_ipython_extension", "unload_ipython_ex
 
 def live_view(app: Any, fn: Any, args: dict | None = None) -> LiveView:
     """A LiveView subscribed to query `fn` with `args` (what `app.live` returns)."""
-    definition = app._runtime.resolve(fn, "query")
-    view = LiveView(definition.path)
     # Every trait write happens on the notifier thread (the first result included): traitlets
     # state is not thread-safe, and the notifier also writes while a cell is busy.
     # The view only reads its results, so it shares them rather than copying each.
-    view.subscription = app._reactor.subscribe(definition.path, args or {}, view.show_result, view.show_error,
-                                               notifier_only=True, own_copy=False)
+    view = LiveView(app._runtime.resolve(fn, "query").path)
+    view.subscription = app.subscribe(fn, args or {}, view.show_result, view.show_error,
+                                      notifier_only=True, copy=False)
     # The first delivery may run before `view.subscription` is set (and skip the header): redo it.
     view.subscription.call_soon(view._update_meta)
     app.flush()  # the first result is in place before the cell displays the view
@@ -177,8 +176,8 @@ class ConvexMagics(Magics):
         if command == "tables":
             import pandas as pd
 
-            tables = app._db.store.tables
-            return pd.DataFrame({"table": list(tables), "documents": [len(t.docs) for t in tables.values()]})
+            tables = app.tables()
+            return pd.DataFrame({"table": list(tables), "documents": list(tables.values())})
         if command == "data":
             return app.table(rest.strip()).df()
         if command == "sql":
