@@ -208,10 +208,7 @@ class Database:
             self.check_open()
             txn = Transaction(self, writable=False, now_ms=self.now() if now_ms is None else now_ms,
                               limits=limits or self.limits)
-            try:
-                return fn(txn), txn
-            finally:
-                txn.finished = True
+            return fn(txn), txn
 
     def run_mutation(self, fn: Callable[[Transaction], Any], *, limits: Limits | None = None,
                      now_ms: float | None = None, record: list | None = None) -> tuple[Any, Transaction, Commit | None]:
@@ -324,7 +321,6 @@ class Database:
                     txn.rollback()
                     job.error = exc
                     continue
-                txn.finished = True
                 writes = txn.write_set()
                 if writes or txn.bulk or txn.new_tables or txn.schema_changed:
                     ts = max(time.time_ns(), self.last_ts + 1)

@@ -144,7 +144,6 @@ class Transaction:
         self.bytes_read = 0
         self.docs_written = 0
         self.bytes_written = 0
-        self.max_creation_time_read = 0.0
         self.paginated = False
         self.pagination_end_cursor: str | None = None  # the journal this run produces
         self.journal_end_cursor: str | None = None  # the journal of the previous run (live queries)
@@ -157,7 +156,6 @@ class Transaction:
         self.touched: dict[str, tuple[Table, dict | None]] = {}  # id -> (table, version at start)
         self.schema_changed = False
         self.new_tables: list[Table] = []
-        self.finished = False
 
     # -- reads ------------------------------------------------------------------------------
     def record_range(self, table: str, index: str, lo: bytes, hi: bytes | None) -> None:
@@ -282,10 +280,10 @@ class Transaction:
         return table, doc  # type: ignore[return-value]
 
     def _next_creation_time(self) -> float:
-        # Unique and increasing across the deployment: at least ctx.now, above every creation time
-        # handed out before and above any creation time this transaction read.
+        # Unique and increasing across the deployment: at least ctx.now, and above every creation
+        # time handed out before (so above any this transaction read).
         db = self.database
-        t = max(self.now_ms, self.max_creation_time_read)
+        t = self.now_ms
         if t <= db.last_creation_time:
             t = math.nextafter(db.last_creation_time, math.inf)
         db.last_creation_time = t
@@ -416,7 +414,7 @@ class Transaction:
         if not count:
             return []
         db = self.database
-        times = creation_times(max(self.now_ms, self.max_creation_time_read, db.last_creation_time), count)
+        times = creation_times(max(self.now_ms, db.last_creation_time), count)
         new_ids = idlib.new_ids(table.number, times[0], count)
         columns = getattr(fields, "lists", None)
         if columns is not None:
@@ -483,7 +481,6 @@ class Transaction:
 
     def rollback(self) -> None:
         self.rollback_to(0)
-        self.finished = True
 
     def write_set(self) -> list[Write]:
         """The documents this transaction changed one by one, each with its version before and

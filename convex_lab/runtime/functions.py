@@ -96,10 +96,6 @@ class FunctionDef:
     is_async: bool = False
     unlimited: bool = False  # exempt from transaction and value limits (`%%live` cells)
 
-    @property
-    def visibility(self) -> str:
-        return "internal" if self.internal else "public"
-
 
 # Set while a query or mutation handler runs: (runtime, transaction, capture, depth).
 _frame: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("convex_lab_frame", default=None)
