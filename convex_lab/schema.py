@@ -26,8 +26,8 @@ from .validators import (
     Resolver,
     UnionValidator,
     Validator,
-    check_document,
     is_identifier,
+    match_document,
 )
 
 __all__ = [
@@ -708,7 +708,7 @@ class SchemaDefinition:
         t = self.tables.get(table_name)
         if t is None or t.document_validator is None:
             return None
-        check_document(t.document_validator, doc, resolver)
+        match_document(t.document_validator, doc, resolver)
         return None
 
     def convert_document(

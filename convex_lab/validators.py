@@ -38,7 +38,7 @@ __all__ = [
     "OptionalValidator",
     "args_validator",
     "scalar_column_type",
-    "check_document",
+    "match_document",
     "is_identifier",
     "identifier_error",
 ]
@@ -1208,7 +1208,7 @@ def args_validator(args: Any) -> Optional[ObjectValidator]:
     )
 
 
-def check_document(validator: Validator, doc: dict, resolver: Optional[Resolver] = None) -> None:
+def match_document(validator: Validator, doc: dict, resolver: Optional[Resolver] = None) -> None:
     """Check a stored document against its table's validator (a `v.object`, a `v.union` of
     them, or `v.any()`), ignoring the top-level `_id` and `_creationTime` as Convex does.
     Raises `ValidationMismatch`."""
@@ -1221,7 +1221,7 @@ def check_document(validator: Validator, doc: dict, resolver: Optional[Resolver]
         elif isinstance(validator, UnionValidator):
             members = validator.members
             if len(members) == 1:
-                check_document(members[0], doc, resolver)
+                match_document(members[0], doc, resolver)
                 return
             for m in members:
                 try:

@@ -16,7 +16,7 @@ from convex_lab.validators import (
     ValidationMismatch,
     Validator,
     args_validator,
-    check_document,
+    match_document,
     scalar_column_type,
     v,
 )
@@ -646,29 +646,29 @@ def test_args_validator():
     same(args_validator({"n": v.int64()}).convert({"n": 3}), {"n": Int64(3)})
 
 
-def test_check_document_ignores_system_fields():
+def test_match_document_ignores_system_fields():
     o = v.object({"a": v.string()})
     doc = {"_id": uid(), "_creationTime": 1.0, "a": "x"}
-    check_document(o, doc)
+    match_document(o, doc)
     with pytest.raises(ValidationMismatch) as e:
-        check_document(o, {**doc, "b": 1.0})
+        match_document(o, {**doc, "b": 1.0})
     assert e.value.message == (
         "Object contains extra field `b` that is not in the validator.\n\n"
         'Object: {a: "x", b: 1.0}\nValidator: v.object({a: v.string()})'
     )
     with pytest.raises(ValidationMismatch) as e:
-        check_document(o, {"_id": uid(), "_creationTime": 1.0})
+        match_document(o, {"_id": uid(), "_creationTime": 1.0})
     assert "\nObject: {}\n" in e.value.message
     u = v.union(v.object({"a": v.string()}), v.object({"b": v.number()}))
-    check_document(u, {**doc})
-    check_document(u, {"_id": uid(), "b": 1.0})
+    match_document(u, {**doc})
+    match_document(u, {"_id": uid(), "b": 1.0})
     with pytest.raises(ValidationMismatch) as e:
-        check_document(u, {"_id": uid(), "c": 1.0})
+        match_document(u, {"_id": uid(), "c": 1.0})
     assert e.value.message == (
         "Value does not match validator.\n\nValue: {c: 1.0}\n"
         "Validator: v.union(v.object({a: v.string()}), v.object({b: v.float64()}))"
     )
-    check_document(v.any(), {"_id": "x", "anything": [1.0]})
+    match_document(v.any(), {"_id": "x", "anything": [1.0]})
 
 
 def test_check_is_fast_enough():
@@ -689,7 +689,7 @@ def test_check_is_fast_enough():
     ]
     start = time.perf_counter()
     for d in docs:
-        check_document(o, d, resolver)
+        match_document(o, d, resolver)
     elapsed = time.perf_counter() - start
     assert elapsed < 3.0, elapsed
 
