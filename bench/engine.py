@@ -85,7 +85,7 @@ def make_app(path: str | None, frame: pd.DataFrame) -> App:
         app.import_rows("messages", frame, progress=False)
     # Let the in-memory app's background DuckDB feed catch up, so it does not compete with the
     # first measurements (steady state, not the import's after-effects).
-    app._persistence.flush()
+    app._persistence.materialize()
     return app
 
 
@@ -340,7 +340,7 @@ gc.collect()
 base = rss_mb()
 if {which!r} == "convex_lab":
     keep = make_app(None, frame)
-    keep._persistence.flush()
+    keep._persistence.materialize()
 else:
     keep = sqlite_peer(frame)
 gc.collect()

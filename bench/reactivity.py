@@ -26,7 +26,7 @@ def build(subs: int):
     app = App()
     app.set_schema(define_schema({"items": define_table({"key": v.string(), "n": v.number()}).index("by_key", ["key"])}))
     app.import_rows("items", [{"key": f"k{i}", "n": 0.0} for i in range(subs)], progress=False)
-    app._persistence.flush()
+    app._persistence.materialize()
     ids = {d["key"]: d["_id"] for d in app._db.store.tables["items"].docs.values()}
 
     @app.query

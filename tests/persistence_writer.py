@@ -49,7 +49,7 @@ def main(path: str) -> None:
         first = False
         print(f"ack {k} {ts}", flush=True)
         if k % 50 == 0:
-            persistence.flush()
+            persistence.materialize()
 
 
 if __name__ == "__main__":

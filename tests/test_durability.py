@@ -396,14 +396,14 @@ def test_a_failure_of_the_background_writer_is_reported_once_and_retried(memory_
     once per distinct error), and the next tick or `app.sql()` tries again."""
     app = memory_app
     persistence = app._persistence
-    real_flush = persistence.flush
+    real_materialize = persistence.materialize
     failures = []
 
-    def failing_flush():
+    def failing_materialize():
         failures.append(1)
         raise OSError("disk full (simulated)")
 
-    persistence.flush = failing_flush
+    persistence.materialize = failing_materialize
     caplog.set_level(logging.WARNING, logger="convex_lab")
 
     @app.mutation
@@ -417,5 +417,5 @@ def test_a_failure_of_the_background_writer_is_reported_once_and_retried(memory_
     warnings = [r.getMessage() for r in caplog.records if "in the background failed" in r.getMessage()]
     assert len(failures) >= 3 and len(warnings) == 1, (failures, warnings)
     assert "OSError: disk full (simulated)" in warnings[0] and "commits are safe" in warnings[0]
-    persistence.flush = real_flush
+    persistence.materialize = real_materialize
     assert app.sql("select count(*) as c from t")["c"][0] == 1

@@ -118,7 +118,7 @@ def memory_state(app: App) -> dict[str, list[str]]:
 def sql_state(app: App) -> dict[str, list[str]]:
     """What the SQL surface holds, read from the DuckDB documents table after a flush."""
     persistence = app._persistence
-    persistence.flush()
+    persistence.materialize()
     out: dict[str, list[str]] = {}
     numbers = {table.number: name for name, table in app._db.store.tables.items()}
     rows = persistence._cursor().execute("SELECT table_number, body FROM _convex.documents").fetchall()

@@ -139,7 +139,7 @@ def test_log_keeps_history_and_documents_hold_current_state(opened):
     p.write_commits([commit(insert(t, doc), new_tables=[t])])
     newer = dict(doc, n=Int64(2))
     p.write_commits([commit(Write(t, doc["_id"], doc, newer))])
-    p.flush()
+    p.materialize()
     con = p._con
     log = con.execute("SELECT ts, table_number, id, body FROM _convex.log ORDER BY ts").fetchall()
     assert [row[3] for row in log] == [dumps_export(doc), dumps_export(newer)]
@@ -148,7 +148,7 @@ def test_log_keeps_history_and_documents_hold_current_state(opened):
     ]
     assert p.get_meta("materialized_ts") == str(log[-1][0])
     p.write_commits([commit(Write(t, doc["_id"], newer, None))])
-    p.flush()
+    p.materialize()
     assert con.execute("SELECT count(*) FROM _convex.documents").fetchall() == [(0,)]
     assert con.execute("SELECT count(*), count(body) FROM _convex.log").fetchall() == [(3, 2)]
 
@@ -158,7 +158,7 @@ def test_reopen_replays_the_unmaterialised_log_tail(opened):
     t = Table("t", 10001)
     a, b = make_doc(t, n=Int64(1)), make_doc(t, n=Int64(2))
     p.write_commits([commit(insert(t, a), insert(t, b), new_tables=[t])])
-    p.flush()
+    p.materialize()
     a2 = dict(a, n=Int64(10))
     c = make_doc(t, n=Int64(3))
     p.write_commits([commit(Write(t, a["_id"], a, a2), Write(t, b["_id"], b, None), insert(t, c))])
@@ -177,7 +177,7 @@ def test_reopen_replays_the_unmaterialised_log_tail(opened):
     q = opened()
     assert len(q._pending) == 5
     assert by_id(q.load().documents["t"]).keys() == {a["_id"], c["_id"]}
-    q.flush()
+    q.materialize()
     assert q._con.execute("SELECT count(*) FROM _convex.documents").fetchall() == [(2,)]
 
 
@@ -596,7 +596,7 @@ def test_sigkill_loses_no_acknowledged_commit(tmp_path, acks):
         assert found == acked or (maybe is not None and found == maybe)
         for doc in loaded.documents["items"]:
             assert type(doc["k"]) is Int64 and doc["blob"] == bytes([int(doc["k"]) % 256]) or doc.get("updated")
-        p.flush()
+        p.materialize()
         info = {"items": TableInfo("items", 10001, ["k"], {"k": "BIGINT"})}
         assert p.sql("select count(*) as c from items", info)["c"][0] == len(found)
     finally:

@@ -148,9 +148,9 @@ def test_removing_the_schema_is_persisted(tmp_path):
 
     memory = App()  # the in-memory mirror records the removal too
     memory.set_schema(schema)
-    memory._persistence.flush()
+    memory._persistence.materialize()
     assert memory._persistence.get_meta("schema") is not None
     memory.set_schema(None)
-    memory._persistence.flush()
+    memory._persistence.materialize()
     assert memory._persistence.get_meta("schema") is None
     memory.close()

@@ -357,7 +357,7 @@ class Persistence:
     def mirror(self, commits: list[Any]) -> None:
         """Queue an in-memory app's commits for the background feed into DuckDB. O(1), no DuckDB
         statement: a background thread flushes every `MIRROR_INTERVAL` s or at `MIRROR_MAX_PENDING`
-        writes, and `sql()`/`table_df()` flush first."""
+        writes, and `sql()`/`table_df()` materialize first."""
         count = 0
         for commit in commits:
             count += commit.size
@@ -369,7 +369,7 @@ class Persistence:
             self._wake.set()
 
     # -- materialisation -----------------------------------------------------------------------
-    def flush(self) -> None:
+    def materialize(self) -> None:
         """Bring `_convex.documents` up to date with every acknowledged commit. Raises on failure
         (the rows stay queued). Takes the DuckDB write lock."""
         with self._lock:
@@ -470,11 +470,11 @@ class Persistence:
         # checkpoint a big WAL while idle, so neither lands on a commit.
         if self.memory:
             if self._queue:
-                self.flush()
+                self.materialize()
             return
         idle = time.monotonic() - self._last_write >= FILE_IDLE
         if self._pending and (idle or len(self._pending) >= FILE_MAX_PENDING):
-            self.flush()
+            self.materialize()
         if idle and not self._pending:
             try:
                 wal = os.path.getsize(self.path + ".wal")  # type: ignore[operator]
@@ -597,12 +597,12 @@ class Persistence:
 
         Only a single `SELECT` (also `WITH … SELECT`, `FROM t`, `VALUES`, `DESCRIBE`, `SUMMARIZE`)
         is accepted; anything else raises ValueError. Every acknowledged commit is visible: pending
-        writes are flushed first. One view per user table (see `view_sql`) lives in schema `main`.
+        writes are materialized first. One view per user table (see `view_sql`) lives in schema `main`.
 
         >>> p.sql('select room, count(*) from messages group by 1', infos)  # doctest: +SKIP
         """
         check_select(query)
-        self.flush()
+        self.materialize()
         self._sync_views(tables, drop_others=True)
         try:
             return self._cursor().execute(query).df()
@@ -611,7 +611,7 @@ class Persistence:
 
     def table_df(self, info: TableInfo) -> Any:
         """All documents of one table as a DataFrame, in `_creationTime` order."""
-        self.flush()
+        self.materialize()
         self._sync_views({info.name: info}, drop_others=False)
         return self._cursor().execute(f"SELECT * FROM main.{_ident(info.name)} ORDER BY \"_creationTime\"").df()
 
@@ -655,7 +655,7 @@ class Persistence:
             error: BaseException | None = None
             if not self.memory:
                 try:
-                    self.flush()
+                    self.materialize()
                     self._con.execute("CHECKPOINT")
                 except duckdb.Error as exc:  # the log holds everything; the next open replays it
                     error = exc
