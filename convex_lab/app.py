@@ -65,7 +65,7 @@ class App:
             with data_io.gc_paused():
                 loaded = self._persistence.load() if self.path else None
                 if loaded is not None:
-                    self._restore(loaded)
+                    self._db.restore(loaded)
             if not self.path:
                 self._db.listeners.append(lambda commit: self._persistence.mirror([commit]))
             self._execution_log = ExecutionLog()
@@ -86,23 +86,6 @@ class App:
                 )
 
         self._persistence.on_taken_over = taken_over
-
-    def _restore(self, loaded: Any) -> None:
-        from .schema import SchemaDefinition
-        db = self._db
-        for name, number in sorted(loaded.tables.items(), key=lambda item: item[1]):
-            db.known_numbers[name] = number
-        if loaded.schema_json:
-            db.schema = SchemaDefinition.from_json(loaded.schema_json)
-        for name, number in loaded.tables.items():
-            table = db.create_table(name, number)
-            if db.schema is not None and name in db.schema.tables:
-                table.define_indexes(dict(db.schema.tables[name].indexes))
-            docs = loaded.documents.get(name, [])
-            if docs:
-                table.bulk_load(docs)  # sizes are computed lazily, on first read
-        db.last_ts = loaded.last_ts
-        db.last_creation_time = loaded.last_creation_time
 
     def __repr__(self) -> str:
         where = self.path or "memory"

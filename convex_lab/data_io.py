@@ -249,8 +249,8 @@ def _import_rows(db: Database, table_name: str, rows: Any, progress: bool | None
     for i, record in enumerate(iterator):
         try:
             if use_schema:
-                doc = schema.convert_document(table_name, record, db.table_name_of)
-                schema.validate_document(table_name, doc, db.table_name_of)
+                doc = schema.convert_document(table_name, record, db.catalog.name_of)
+                schema.validate_document(table_name, doc, db.catalog.name_of)
                 converted.append(doc)
             else:
                 converted.append(convex_value(record))

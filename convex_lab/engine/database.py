@@ -9,7 +9,9 @@ Responsibilities:
   is rolled back and every caller in it gets the error.
 - Group commit: mutation callers queue jobs; whoever holds the lock runs every queued job and writes
   them in one DuckDB transaction.
-The store knows nothing of this; `Transaction` is the only thing that writes to it.
+The store and the catalog (`catalog.py`: table numbers, id prefixes, schema, clocks) know nothing
+of this; `Transaction` is the only thing that writes to them, and every write, bulk imports and
+system tables included, reaches them through `run_mutation`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import time
 from collections import deque
 from typing import Any, Callable
 
-from .. import ids as idlib
 from ..errors import (
     AppClosedError,
     DurabilityError,
@@ -30,6 +31,7 @@ from ..errors import (
     interrupted_write,
 )
 from ..interrupts import DEFERRED, armed
+from .catalog import Catalog
 from .store import Store, Table
 from .transaction import UNLIMITED, Limits, Transaction, Write
 
@@ -123,20 +125,16 @@ class Database:
     """The engine as callers see it: `run_query`, `run_mutation`, `set_schema`, listeners."""
 
     def __init__(self, persistence: Any = None, limits: bool = True) -> None:
-        self.store = Store(idlib.FIRST_USER_TABLE_NUMBER)
+        self.catalog = Catalog()
+        self.store = Store()
         # The commit lock. Held for a whole query or mutation run; re-entrant so that engine-level
         # helpers (schema changes, imports) can nest. Contention is the point: it serialises.
         self.lock = threading.RLock()
-        self.schema: Any = None
         self.limits = DEFAULT_LIMITS if limits else UNLIMITED
-        self.last_creation_time = 0.0
-        self.last_ts = 0
         self.persistence = persistence
         self.listeners: list[Callable[[Commit], None]] = []
-        self._prefix_tables: dict[str, Table] = {}
         self._queue: deque[_Job] = deque()
         self._queue_lock = threading.Lock()
-        self.known_numbers: dict[str, int] = {}  # every table name ever given a number
         self.closed_reason: str | None = None  # why the database refuses work, once closed
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -151,51 +149,35 @@ class Database:
         if self.closed_reason is not None:
             raise AppClosedError(self.closed_reason)
 
-    # -- tables -----------------------------------------------------------------------------
-    def create_table(self, name: str, number: int | None = None) -> Table:
-        if number is None:
-            number = self.known_numbers.get(name)
-        if number is None:
-            number = max(self.store.next_table_number, max(self.known_numbers.values(), default=0) + 1)
-        with DEFERRED:
+    # -- state --------------------------------------------------------------------------------
+    @property
+    def schema(self) -> Any:
+        """The schema in force (`SchemaDefinition`), or None."""
+        return self.catalog.schema
+
+    @property
+    def last_ts(self) -> int:
+        """The newest commit's timestamp (ns)."""
+        return self.catalog.last_ts
+
+    def restore(self, loaded: Any) -> None:
+        """Rebuild memory from a database file (`Persistence.load`), before any run."""
+        from ..schema import SchemaDefinition
+
+        catalog = self.catalog
+        for name, number in loaded.tables.items():
+            catalog.enter(name, number)
+        if loaded.schema_json:
+            catalog.schema = SchemaDefinition.from_json(loaded.schema_json)
+        schema = catalog.schema
+        for name, number in sorted(loaded.tables.items(), key=lambda item: item[1]):
             table = self.store.create_table(name, number)
-            self.known_numbers[name] = number
-            for prefix in _id_prefixes(number):
-                self._prefix_tables[prefix] = table
-        return table
-
-    def drop_created_table(self, name: str) -> None:
-        with DEFERRED:
-            table = self.store.tables[name]
-            self.store.drop_table(name)
-            for prefix in _id_prefixes(table.number):
-                self._prefix_tables.pop(prefix, None)
-
-    def table_for_id(self, doc_id: str) -> Table | None:
-        """The table an id string probably belongs to, from its first 4 characters. O(1).
-
-        No validation: a hit must still be confirmed (a document found under that exact id, or a
-        full `ids.decode_id`); a miss means "decode to find out".
-        """
-        return self._prefix_tables.get(doc_id[:4])
-
-    def table_name_of(self, number: int) -> str | None:
-        table = self.store.by_number.get(number)
-        if table is not None:
-            return table.name
-        for name, n in self.known_numbers.items():
-            if n == number:
-                return name
-        return None
-
-    def table_number_if_known(self, name: str) -> int | None:
-        return self.known_numbers.get(name)
-
-    def schema_index_fields(self, table: str, index: str) -> tuple[str, ...] | None:
-        if self.schema is None or table not in self.schema.tables:
-            return None
-        fields = self.schema.tables[table].indexes.get(index)
-        return tuple(fields) if fields is not None else None
+            if schema is not None and name in schema.tables:
+                table.define_indexes(dict(schema.tables[name].indexes))
+            docs = loaded.documents.get(name, [])
+            if docs:
+                table.bulk_load(docs)  # sizes are computed lazily, on first read
+        catalog.restore_clocks((loaded.last_ts, loaded.last_creation_time))
 
     # -- running ----------------------------------------------------------------------------
     def now(self) -> float:
@@ -206,7 +188,7 @@ class Database:
         """Run `fn(txn)` read-only at the newest commit. Acquires the commit lock."""
         with self.lock:
             self.check_open()
-            txn = Transaction(self, writable=False, now_ms=self.now() if now_ms is None else now_ms,
+            txn = Transaction(self.store, self.catalog, writable=False, now_ms=self.now() if now_ms is None else now_ms,
                               limits=limits or self.limits)
             return fn(txn), txn
 
@@ -296,7 +278,7 @@ class Database:
         every job rolled back, other callers' jobs handed back to the queue for their own threads —
         and propagates. From the commit point on, the group is finished under `DEFERRED`.
         """
-        ts_before, ct_before = self.last_ts, self.last_creation_time
+        clocks = self.catalog.clocks()
         ran: list[_Job] = []
         commits: list[Commit] = []
         committers: list[_Job] = []  # the job of each commit
@@ -312,7 +294,7 @@ class Database:
                 if cancelled:
                     job.done = True
                     continue
-                txn = Transaction(self, writable=True, now_ms=self.now() if job.now_ms is None else job.now_ms,
+                txn = Transaction(self.store, self.catalog, writable=True, now_ms=self.now() if job.now_ms is None else job.now_ms,
                                   limits=job.limits)
                 job.txn = txn
                 try:
@@ -323,12 +305,11 @@ class Database:
                     continue
                 writes = txn.write_set()
                 if writes or txn.bulk or txn.new_tables or txn.schema_changed:
-                    ts = max(time.time_ns(), self.last_ts + 1)
+                    ts = self.catalog.next_commit_ts()  # (an interrupt from here on is undone by _abandon)
                     schema = None
                     if txn.schema_changed:
-                        schema = self.schema if self.schema is not None else SCHEMA_REMOVED
+                        schema = self.catalog.schema if self.catalog.schema is not None else SCHEMA_REMOVED
                     commit = Commit(ts, writes, list(txn.new_tables), schema, list(txn.bulk))
-                    self.last_ts = ts  # (an interrupt from here on is undone by _abandon)
                     commits.append(commit)
                     committers.append(job)
                 ran.append(job)
@@ -340,25 +321,25 @@ class Database:
                     prepare_error = exc
             with DEFERRED:  # the commit point: from here the group finishes whole
                 past_commit_point = True
-                self._finish_group(jobs, ran, commits, committers, prepare_error, ts_before, ct_before)
+                self._finish_group(jobs, ran, commits, committers, prepare_error, clocks)
         except BaseException as exc:  # noqa: BLE001 - Ctrl-C on this thread
             if past_commit_point:
                 raise  # a Ctrl-C that waited for the group to finish: run_mutation reports it
-            self._abandon(jobs, exc, ts_before, ct_before)
+            self._abandon(jobs, exc, clocks)
             raise
 
     def _finish_group(self, jobs: list[_Job], ran: list[_Job], commits: list[Commit], committers: list[_Job],
-                      prepare_error: Exception | None, ts_before: int, ct_before: float) -> None:
+                      prepare_error: Exception | None, clocks: tuple) -> None:
         # Inside the commit point's DEFERRED section: make the group durable, tell the listeners.
         persistence = self.persistence
         if prepare_error is not None:
-            commits = self._durability_failed(ran, commits, prepare_error, ts_before, ct_before, False)
+            commits = self._durability_failed(ran, commits, prepare_error, clocks, False)
         elif commits and persistence is not None:
             try:
                 persistence.commit_prepared()
             except Exception as exc:  # noqa: BLE001 - did it reach the file? ask before telling anyone
                 present = persistence.confirm_commits(commits)
-                commits = self._durability_failed(ran, commits, exc, ts_before, ct_before, present)
+                commits = self._durability_failed(ran, commits, exc, clocks, present)
         for job, commit in zip(committers, commits):  # empty when the durable write failed
             job.commit = commit
             if job.record is not None:
@@ -372,7 +353,7 @@ class Database:
         for job in jobs:
             job.done = True
 
-    def _abandon(self, jobs: list[_Job], exc: BaseException, ts_before: int, ct_before: float) -> None:
+    def _abandon(self, jobs: list[_Job], exc: BaseException, clocks: tuple) -> None:
         """Undo a group interrupted before its commit point (see `_run_group`)."""
         me = threading.get_ident()
         with DEFERRED:
@@ -381,7 +362,7 @@ class Database:
             for job in reversed(jobs):
                 if job.txn is not None:
                     job.txn.rollback()
-            self.last_ts, self.last_creation_time = ts_before, ct_before
+            self.catalog.restore_clocks(clocks)
             handed_back = []
             for job in jobs:
                 if job.state == "cancelled":
@@ -395,7 +376,7 @@ class Database:
                 self._queue.extendleft(reversed(handed_back))
 
     def _durability_failed(self, ran: list[_Job], commits: list[Commit], exc: Exception,
-                           ts_before: int, ct_before: float, present: bool | None) -> list[Commit]:
+                           clocks: tuple, present: bool | None) -> list[Commit]:
         """Writing the group raised `exc`; `present` is what the file says of it. Present → it
         stands (returns `commits`); absent → undo memory and fail the group (returns []); unknown →
         close the database (nothing can be promised) and fail the group."""
@@ -417,7 +398,7 @@ class Database:
                        "nothing was applied. Check the disk and the file's permissions, then retry.")
         for job in reversed(ran):
             job.txn.rollback()  # type: ignore[union-attr]
-        self.last_ts, self.last_creation_time = ts_before, ct_before
+        self.catalog.restore_clocks(clocks)
         for job in ran:
             if job.error is None:
                 error = DurabilityError(message)
@@ -431,16 +412,17 @@ class Database:
         """Install `schema` in one commit: check existing data, create tables, backfill and drop
         indexes. Returns False (and does nothing) when the schema is unchanged. Acquires the lock.
         """
-        if self.schema is not None and schema is not None and self.schema.fingerprint() == schema.fingerprint():
+        catalog = self.catalog
+        if catalog.schema is not None and schema is not None and catalog.schema.fingerprint() == schema.fingerprint():
             return False
 
         def apply(txn: Transaction) -> None:
             self.check_data_against(schema)
-            old_schema = self.schema
+            old_schema = catalog.schema
             old_indexes = {name: (t.indexes, t.index_list) for name, t in self.store.tables.items()}
             with DEFERRED:
                 txn.undo.append(("schema", (old_schema, old_indexes)))
-                self.schema = schema
+                catalog.schema = schema
             for name in (schema.tables if schema is not None else {}):
                 if name not in self.store.tables:
                     txn.create_table(name)
@@ -457,24 +439,13 @@ class Database:
         except KeyboardInterrupt as interrupted:
             raise interrupted_write(interrupted, committed, "The schema change") from None
 
-    def restore_schema(self, saved: tuple) -> None:
-        """Undo a schema change (called by `Transaction.rollback_to`, inside DEFERRED)."""
-        old_schema, old_indexes = saved
-        self.schema = old_schema
-        for name, (indexes, index_list) in old_indexes.items():
-            table = self.store.tables.get(name)
-            if table is not None:
-                table.indexes = indexes
-                # Recomputed rather than restored: a lazily-built index may have been built since.
-                table.index_list = [index for index in indexes.values() if index.entries is not None]
-
     def check_data_against(self, schema: Any) -> None:
         """Raise SchemaValidationError naming table, document and path if data breaks `schema`."""
         if schema is None or not schema.schema_validation:
             return
         from ..validators import ValidationMismatch
 
-        resolver = self.table_name_of
+        resolver = self.catalog.name_of
         for name in schema.tables:
             table = self.store.tables.get(name)
             if table is None:
@@ -488,20 +459,8 @@ class Database:
                     ) from None
 
     def _check(self) -> None:
-        """Assert the store's invariants and the id-prefix map (for tests)."""
+        """Assert the store's and the catalog's invariants, and that they agree (for tests)."""
         self.store._check()
-        for prefix, table in self._prefix_tables.items():
-            assert self.store.tables.get(table.name) is table
-            assert prefix in _id_prefixes(table.number)
-
-
-def _id_prefixes(table_number: int) -> list[str]:
-    """The possible first 4 characters of the ids of a table.
-
-    For table numbers 128..16383 (every user and system table) the VInt is 2 bytes = 16 bits, and
-    4 base32 characters hold 20 bits: the table number plus the top 4 bits of the random part, so
-    there are 16 prefixes per table. Other numbers have none and take the decoding path.
-    """
-    if not 128 <= table_number < 16384:
-        return []
-    return [idlib.encode_id(table_number, bytes([hi << 4]) + bytes(15))[:4] for hi in range(16)]
+        self.catalog._check()
+        for name, table in self.store.tables.items():
+            assert self.catalog.number_of(name) == table.number, name

@@ -475,7 +475,7 @@ class Query:
             return index
         if name in (BY_ID, BY_CREATION_TIME):
             return None
-        fields = self._txn.database.schema_index_fields(self._table, name)
+        fields = self._txn.catalog.index_fields(self._table, name)
         if fields is None:
             raise IndexNotFoundError(f"Index {self._table}.{name} not found.")
         return Index(self._table, name, fields)

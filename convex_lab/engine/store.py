@@ -290,27 +290,33 @@ class Table:
 
 
 class Store:
-    """All committed tables, by name and by table number."""
+    """All committed tables, by name and by table number (numbers come from the catalog)."""
 
-    __slots__ = ("tables", "by_number", "next_table_number")
+    __slots__ = ("tables", "by_number")
 
-    def __init__(self, first_table_number: int) -> None:
+    def __init__(self) -> None:
         self.tables: dict[str, Table] = {}
         self.by_number: dict[int, Table] = {}
-        self.next_table_number = first_table_number
 
-    def create_table(self, name: str, number: int | None = None) -> Table:
-        if number is None:
-            number = self.next_table_number
+    def create_table(self, name: str, number: int) -> Table:
         table = Table(name, number)
         self.tables[name] = table
         self.by_number[number] = table
-        self.next_table_number = max(self.next_table_number, number + 1)
         return table
 
     def drop_table(self, name: str) -> None:
         table = self.tables.pop(name)
         del self.by_number[table.number]
+
+    def restore_indexes(self, saved: dict[str, tuple]) -> None:
+        """Put back the indexes `saved` as `{name: (table.indexes, table.index_list)}` (undoing a
+        schema change)."""
+        for name, (indexes, _) in saved.items():
+            table = self.tables.get(name)
+            if table is not None:
+                table.indexes = indexes
+                # Recomputed rather than restored: a lazily-built index may have been built since.
+                table.index_list = [index for index in indexes.values() if index.entries is not None]
 
     def iter_documents(self) -> Iterator[tuple[Table, dict]]:
         for table in self.tables.values():

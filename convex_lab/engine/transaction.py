@@ -9,9 +9,8 @@ intervals (`ReadSet`) for reactivity.
 
 from __future__ import annotations
 
-import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -30,10 +29,8 @@ from ..interrupts import DEFERRED
 from ..keys import encode_value, successor
 from ..validators import ValidationMismatch
 from ..values import MAX_DOCUMENT_SIZE, UNSET, check_document, convex_value, copy_value, values_equal
-from .store import BY_ID, Table
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .database import Database
+from .catalog import Catalog
+from .store import BY_ID, Store, Table
 
 # Convex's per-transaction limits (reference §5.9).
 MAX_ROWS_READ = 32_000
@@ -133,9 +130,9 @@ class Transaction:
     coordinator the write set at commit. Not thread-safe: the coordinator's lock guards it.
     """
 
-    def __init__(self, database: "Database", *, writable: bool, now_ms: float, limits: Limits) -> None:
-        self.database = database
-        self.store = database.store
+    def __init__(self, store: Store, catalog: Catalog, *, writable: bool, now_ms: float, limits: Limits) -> None:
+        self.store = store
+        self.catalog = catalog
         self.writable = writable
         self.now_ms = now_ms
         self.limits = limits
@@ -187,7 +184,7 @@ class Transaction:
 
     def get(self, doc_id: Any, table_name: str | None = None) -> dict | None:
         """`db.get(id)`: the document or None. Records a point read on `by_id`. O(1)."""
-        table = self.database.table_for_id(doc_id) if type(doc_id) is str else None
+        table = self.store.by_number.get(self.catalog.prefixes.get(doc_id[:4])) if type(doc_id) is str else None
         doc = table.docs.get(doc_id) if table is not None else None
         if doc is None:
             # Validate the id fully; a well-formed id of an unknown table or a missing document is None.
@@ -224,11 +221,7 @@ class Transaction:
         """`db.normalizeId`: the canonical id if it is an id of `table_name`, else None."""
         if type(id_string) is not str:
             return None
-        table = self.store.tables.get(table_name)
-        if table is None:
-            number = self.database.table_number_if_known(table_name)
-        else:
-            number = table.number
+        number = self.catalog.number_of(table_name)
         if number is None:
             return None
         try:
@@ -261,14 +254,15 @@ class Transaction:
 
     def create_table(self, name: str) -> Table:
         """Create table `name` as part of this transaction (dropped again on rollback)."""
+        number = self.catalog.number_for(name)
         with DEFERRED:
-            table = self.database.create_table(name)
+            table = self.store.create_table(name, number)
             self.undo.append(("table", name))
             self.new_tables.append(table)
         return table
 
     def _existing(self, doc_id: Any, verb: str) -> tuple[Table, dict]:
-        table = self.database.table_for_id(doc_id) if type(doc_id) is str else None
+        table = self.store.by_number.get(self.catalog.prefixes.get(doc_id[:4])) if type(doc_id) is str else None
         doc = table.docs.get(doc_id) if table is not None else None
         if doc is None:
             table = self.store.by_number.get(self._decode(doc_id))
@@ -279,23 +273,13 @@ class Transaction:
             raise NonexistentDocument(f"{verb} on nonexistent document ID {doc_id}")
         return table, doc  # type: ignore[return-value]
 
-    def _next_creation_time(self) -> float:
-        # Unique and increasing across the deployment: at least ctx.now, and above every creation
-        # time handed out before (so above any this transaction read).
-        db = self.database
-        t = self.now_ms
-        if t <= db.last_creation_time:
-            t = math.nextafter(db.last_creation_time, math.inf)
-        db.last_creation_time = t
-        return t
-
     def _convert(self, table: Table, raw: Any, doc_id: str | None) -> dict:
         """Raw user fields -> internal document fields, with the int rule and schema validation."""
         if type(raw) is not dict:
             raise InvalidArgument(f"A document must be an object (a dict), got {type(raw).__name__}.")
-        schema = self.database.schema
+        schema = self.catalog.schema
         if schema is not None and table.name in schema.tables:
-            resolver = self.database.table_name_of
+            resolver = self.catalog.name_of
             doc = schema.convert_document(table.name, raw, resolver)
             try:
                 schema.validate_document(table.name, doc, resolver)
@@ -345,7 +329,7 @@ class Transaction:
                         f"Provided document contains the system field `{system}`, which Convex sets itself; remove it from the document."
                     )
         fields = self._convert(table, value, None)
-        creation_time = self._next_creation_time()
+        creation_time = self.catalog.next_creation_time(self.now_ms)
         doc_id = idlib.new_id(table.number, creation_time)
         doc = {"_id": doc_id, "_creationTime": creation_time}
         doc.update(fields)
@@ -413,8 +397,8 @@ class Transaction:
         count = len(fields)
         if not count:
             return []
-        db = self.database
-        times = creation_times(max(self.now_ms, db.last_creation_time), count)
+        catalog = self.catalog
+        times = creation_times(max(self.now_ms, catalog.last_creation_time), count)
         new_ids = idlib.new_ids(table.number, times[0], count)
         columns = getattr(fields, "lists", None)
         if columns is not None:
@@ -441,7 +425,7 @@ class Transaction:
             for doc, size in zip(docs, doc_sizes):
                 with DEFERRED:  # each put whole
                     table.put(doc, size, None)
-        db.last_creation_time = max(db.last_creation_time, times[-1])
+        catalog.last_creation_time = max(catalog.last_creation_time, times[-1])
         self.bulk.append((table, docs))
         return new_ids
 
@@ -458,9 +442,11 @@ class Transaction:
                 entry = undo[-1]
                 kind = entry[0]
                 if kind == "schema":
-                    self.database.restore_schema(entry[1])
+                    old_schema, old_indexes = entry[1]
+                    self.catalog.schema = old_schema
+                    self.store.restore_indexes(old_indexes)
                 elif kind == "table":
-                    self.database.drop_created_table(entry[1])
+                    self.store.drop_table(entry[1])
                     self.new_tables = [t for t in self.new_tables if t.name != entry[1]]
                 elif kind == "bulk":
                     _, table, docs, saved = entry

@@ -585,7 +585,7 @@ class Runtime:
         self.functions: dict[str, FunctionDef] = {}
         self.handles: dict[str, FunctionHandle] = {}
         self.execution_log = execution_log
-        self._resolver = database.table_name_of
+        self._resolver = database.catalog.name_of
         # Called after a mutation committed, before its caller gets the result (reactivity waits
         # there until the subscriptions its commit touched have been delivered).
         self.after_mutation: Callable[[], None] | None = None
