@@ -367,8 +367,12 @@ class App:
             raise TypeError("app.subscribe needs a callback: app.subscribe(fn, args, callback)")
         return self._reactor.subscribe(fn, args, callback, on_error, notifier_only=notifier_only, own_copy=copy)
 
-    def tables(self) -> dict[str, int]:
+    def tables(self, *, system: bool = False) -> dict[str, int]:
         """Every table and how many documents it holds, in the order the tables were created.
+
+        Args:
+            system: Also list the system tables that hold documents (`_storage`,
+                `_scheduled_functions`), which functions read with `ctx.db.system`.
 
         Examples:
             >>> lab = App()
@@ -376,7 +380,8 @@ class App:
             >>> lab.tables()
             {'notes': 2}
         """
-        return {name: len(table.docs) for name, table in list(self._db.store.tables.items())}
+        return {name: len(table.docs) for name, table in list(self._db.store.tables.items())
+                if system or not name.startswith("_")}
 
     def live(self, fn: Any, **args: Any):
         """A live widget showing query `fn`'s result, re-rendered whenever it changes.

@@ -18,7 +18,7 @@ import numpy as np
 from .engine.database import Database
 from .engine.persistence import Persistence, TableInfo
 from .engine.transaction import UNLIMITED
-from .errors import InvalidArgument, SchemaValidationError, interrupted_write
+from .errors import InvalidArgument, interrupted_write
 from .interrupts import DEFERRED
 from .values import UNSET, check_document, convex_value
 
@@ -244,20 +244,15 @@ def _import_rows(db: Database, table_name: str, rows: Any, progress: bool | None
 
         iterator = tqdm(records, desc=f"import {table_name}", unit="rows")
     converted: list[dict] = []
-    from .validators import ValidationMismatch
+    resolver = db.catalog.name_of
 
     for i, record in enumerate(iterator):
         try:
             if use_schema:
-                doc = schema.convert_document(table_name, record, db.catalog.name_of)
-                schema.validate_document(table_name, doc, db.catalog.name_of)
-                converted.append(doc)
+                converted.append(schema.conform(table_name, record, resolver,
+                                                f'Failed to import row {i} into table "{table_name}"'))
             else:
                 converted.append(convex_value(record))
-        except ValidationMismatch as exc:
-            raise SchemaValidationError(
-                f'Failed to import row {i} into table "{table_name}" because it does not match the schema: {exc.message}'
-            ) from None
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"Row {i}: {exc}") from None
     return _commit_import(db, table_name, converted, None, committed)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
 from . import values as _values
-from .errors import SchemaDefinitionError
+from .errors import SchemaDefinitionError, SchemaValidationError
 from .validators import (
     AnyValidator,
     ArrayValidator,
@@ -25,6 +25,7 @@ from .validators import (
     SYSTEM_FIELDS,
     Resolver,
     UnionValidator,
+    ValidationMismatch,
     Validator,
     is_identifier,
     match_document,
@@ -728,6 +729,23 @@ class SchemaDefinition:
         if system:
             out.update(_values.convex_value(system))
         return out
+
+    def conform(self, table_name: str, raw_doc: Any, resolver: Optional[Resolver] = None,
+                failure: Optional[str] = None) -> Any:
+        """`convert_document` then `validate_document`: the document as the table stores it.
+
+        Raises:
+            SchemaValidationError: `<failure> because it does not match the schema: <detail>`,
+                where `failure` defaults to `Failed to insert or update a document in table "t"`.
+        """
+        doc = self.convert_document(table_name, raw_doc, resolver)
+        try:
+            self.validate_document(table_name, doc, resolver)
+        except ValidationMismatch as exc:
+            if failure is None:
+                failure = f'Failed to insert or update a document in table "{table_name}"'
+            raise SchemaValidationError(f"{failure} because it does not match the schema: {exc.message}") from None
+        return doc
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{name!r}: {t!r}" for name, t in self.tables.items())

@@ -116,6 +116,13 @@ class Write:
         return f"Write({kind} {self.table.name} {self.id})"
 
 
+def _refuse_table(name: str, system: bool) -> None:
+    """A user write to a system table, or an engine write meant for a system table that is not."""
+    if not system:
+        raise ReadOnlyTable("System tables (prefixed with `_`) are read-only.")
+    raise InvalidArgument(f'"{name}" is not a system table.')
+
+
 def unchanged(new: dict | None, old: dict | None) -> bool:
     """Whether two versions of a document are exactly equal as Convex values (`1.0` is not
     `Int64(1)`, `-0.0` is not `0.0`). Python's `==` rules out most changes cheaply first."""
@@ -217,9 +224,10 @@ class Transaction:
             raise InvalidArgument(f'Invalid argument `id` for `db.get`: Unable to decode ID: "{doc_id}"') from None
         return number
 
-    def normalize_id(self, table_name: str, id_string: Any) -> str | None:
-        """`db.normalizeId`: the canonical id if it is an id of `table_name`, else None."""
-        if type(id_string) is not str:
+    def normalize_id(self, table_name: str, id_string: Any, *, system: bool = False) -> str | None:
+        """`db.normalizeId` (`db.system.normalizeId` with `system=True`): the canonical id if it
+        is an id of `table_name`, else None. Each form knows only its own kind of table."""
+        if type(id_string) is not str or type(table_name) is not str or table_name.startswith("_") != system:
             return None
         number = self.catalog.number_of(table_name)
         if number is None:
@@ -235,16 +243,19 @@ class Transaction:
         if not self.writable:
             raise InvalidArgument(f"Cannot {what} in a query: queries are read-only. Use a mutation to write.")
 
-    def _writable_table(self, table_name: Any, create: bool) -> Table:
+    def _writable_table(self, table_name: Any, create: bool, system: bool = False) -> Table:
         if type(table_name) is not str:
             raise InvalidArgument(f"Table name must be a string, got {type(table_name).__name__}.")
-        if table_name.startswith("_"):
-            raise ReadOnlyTable("System tables (prefixed with `_`) are read-only.")
+        if table_name.startswith("_") != system:
+            _refuse_table(table_name, system)
         table = self.store.tables.get(table_name)
         if table is None:
             if not create:
                 raise InvalidArgument(f'Table "{table_name}" does not exist.')
-            if not _IDENTIFIER.match(table_name) or len(table_name) > 64:
+            if system:
+                if self.catalog.system_table(table_name) is None:
+                    _refuse_table(table_name, system)
+            elif not _IDENTIFIER.match(table_name) or len(table_name) > 64:
                 raise InvalidArgument(
                     f'Invalid table name: "{table_name}". Table names must be valid identifiers '
                     "(letters, digits and underscores, not starting with a digit, at most 64 characters)."
@@ -261,32 +272,33 @@ class Transaction:
             self.new_tables.append(table)
         return table
 
-    def _existing(self, doc_id: Any, verb: str) -> tuple[Table, dict]:
+    def _existing(self, doc_id: Any, verb: str, system: bool = False) -> tuple[Table, dict]:
         table = self.store.by_number.get(self.catalog.prefixes.get(doc_id[:4])) if type(doc_id) is str else None
         doc = table.docs.get(doc_id) if table is not None else None
         if doc is None:
             table = self.store.by_number.get(self._decode(doc_id))
             doc = table.docs.get(doc_id) if table is not None else None
-        if table is not None and table.name.startswith("_"):
-            raise ReadOnlyTable("System tables (prefixed with `_`) are read-only.")
+        if table is not None and table.name.startswith("_") != system:
+            _refuse_table(table.name, system)
         if doc is None:
             raise NonexistentDocument(f"{verb} on nonexistent document ID {doc_id}")
         return table, doc  # type: ignore[return-value]
 
-    def _convert(self, table: Table, raw: Any, doc_id: str | None) -> dict:
-        """Raw user fields -> internal document fields, with the int rule and schema validation."""
+    def _convert(self, table: Table, raw: Any) -> dict:
+        """Raw user fields -> internal document fields, with the int rule and schema validation
+        (a system table's documents are checked against its fixed validator)."""
         if type(raw) is not dict:
             raise InvalidArgument(f"A document must be an object (a dict), got {type(raw).__name__}.")
         schema = self.catalog.schema
         if schema is not None and table.name in schema.tables:
-            resolver = self.catalog.name_of
-            doc = schema.convert_document(table.name, raw, resolver)
+            return schema.conform(table.name, raw, self.catalog.name_of)
+        if table.name.startswith("_"):
             try:
-                schema.validate_document(table.name, doc, resolver)
-                return doc
+                return self.catalog.system_table(table.name).validator.convert(raw, "", self.catalog.name_of)
             except ValidationMismatch as exc:
                 raise SchemaValidationError(
-                    f'Failed to insert or update a document in table "{table.name}" because it does not match the schema: {exc.message}'
+                    f'Failed to write a document in the system table "{table.name}" because it does not match '
+                    f"its schema: {exc.message}"
                 ) from None
         return convex_value(raw)
 
@@ -318,17 +330,20 @@ class Transaction:
             table.put(new, size, old)
             self.undo.append((table, old, old_size, new))
 
-    def insert(self, table_name: str, value: Any) -> str:
-        """`db.insert`: validate, assign `_id` and `_creationTime`, write. Returns the new id."""
+    def insert(self, table_name: str, value: Any, *, system: bool = False) -> str:
+        """`db.insert`: validate, assign `_id` and `_creationTime`, write. Returns the new id.
+
+        `system=True` writes a system table instead (the engine's services do; user code never
+        can: `ctx.db` does not pass it, and user tables are refused then)."""
         self._require_writable("insert")
-        table = self._writable_table(table_name, create=True)
+        table = self._writable_table(table_name, create=True, system=system)
         if type(value) is dict:
-            for system in ("_id", "_creationTime"):
-                if system in value:
+            for field in ("_id", "_creationTime"):
+                if field in value:
                     raise InvalidArgument(
-                        f"Provided document contains the system field `{system}`, which Convex sets itself; remove it from the document."
+                        f"Provided document contains the system field `{field}`, which Convex sets itself; remove it from the document."
                     )
-        fields = self._convert(table, value, None)
+        fields = self._convert(table, value)
         creation_time = self.catalog.next_creation_time(self.now_ms)
         doc_id = idlib.new_id(table.number, creation_time)
         doc = {"_id": doc_id, "_creationTime": creation_time}
@@ -347,10 +362,10 @@ class Transaction:
                     )
         return {k: val for k, val in value.items() if k not in ("_id", "_creationTime")}
 
-    def patch(self, doc_id: str, value: Any) -> None:
+    def patch(self, doc_id: str, value: Any, *, system: bool = False) -> None:
         """`db.patch`: shallow merge; `UNSET` removes a field. Raises on a nonexistent document."""
         self._require_writable("patch")
-        table, old = self._existing(doc_id, "Update")
+        table, old = self._existing(doc_id, "Update", system)
         if type(value) is not dict:
             raise InvalidArgument(f"The value passed to `db.patch` must be an object, got {type(value).__name__}.")
         value = self._check_system_fields(value, old)
@@ -360,29 +375,29 @@ class Transaction:
                 merged.pop(k, None)
             else:
                 merged[k] = val
-        fields = self._convert(table, merged, doc_id)
+        fields = self._convert(table, merged)
         new = {"_id": old["_id"], "_creationTime": old["_creationTime"]}
         new.update(fields)
         if not unchanged(new, old):  # Convex: a patch that changes nothing is no write at all
             self._store(table, doc_id, new, old)
 
-    def replace(self, doc_id: str, value: Any) -> None:
+    def replace(self, doc_id: str, value: Any, *, system: bool = False) -> None:
         """`db.replace`: replace every non-system field. Raises on a nonexistent document."""
         self._require_writable("replace")
-        table, old = self._existing(doc_id, "Replace")
+        table, old = self._existing(doc_id, "Replace", system)
         if type(value) is not dict:
             raise InvalidArgument(f"The value passed to `db.replace` must be an object, got {type(value).__name__}.")
         value = self._check_system_fields(value, old)
-        fields = self._convert(table, value, doc_id)
+        fields = self._convert(table, value)
         new = {"_id": old["_id"], "_creationTime": old["_creationTime"]}
         new.update(fields)
         if not unchanged(new, old):  # as for patch: no write, no commit, no live query re-run
             self._store(table, doc_id, new, old)
 
-    def delete(self, doc_id: str) -> None:
+    def delete(self, doc_id: str, *, system: bool = False) -> None:
         """`db.delete`. Raises on a nonexistent document."""
         self._require_writable("delete")
-        table, old = self._existing(doc_id, "Delete")
+        table, old = self._existing(doc_id, "Delete", system)
         self._store(table, doc_id, None, old)
 
     def insert_many(self, table_name: str, fields: Any, sizes: list[int] | None = None,

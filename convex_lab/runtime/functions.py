@@ -396,7 +396,7 @@ class SystemReader:
 
     def normalize_id(self, table: str, id_string: Any) -> str | None:
         """`id_string` if it is an id of the system table `table`, else `None`."""
-        return self._txn.normalize_id(table, id_string)
+        return self._txn.normalize_id(table, id_string, system=True)
 
 
 class Auth:
