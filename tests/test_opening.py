@@ -203,3 +203,19 @@ def test_open_databases_are_closed_at_interpreter_exit(tmp_path):
         assert con.execute("select count(*) from _convex.documents").fetchall() == [(500,)]
     finally:
         con.close()
+
+
+@pytest.mark.parametrize("materialized", [True, False])
+def test_a_file_whose_tables_were_tampered_with_is_called_damaged(tmp_path, materialized):
+    path = tmp_path / "lab.duckdb"
+    with App(path) as app:
+        add, _ = _define(app)
+        add(i=1)
+        app.import_rows("other", [{"a": 1}])
+        if materialized:
+            app.sql("SELECT 1")  # moves the commit from the log into the documents table
+    con = duckdb.connect(str(path))
+    con.execute("DELETE FROM _convex.tables WHERE name = 't'")
+    con.close()
+    with pytest.raises(DatabaseFileError, match="The file is damaged"):
+        App(path)

@@ -527,7 +527,7 @@ class Persistence:
             for number, _ in counts:
                 name = names.get(number)
                 if name is None:
-                    raise RuntimeError(
+                    raise DatabaseFileError(
                         f"The database file has documents of table number {number}, which {SCHEMA}.tables "
                         "does not name. The file is damaged."
                     )
@@ -564,7 +564,7 @@ class Persistence:
         for _, number, doc_id, creation_time, body, _ in rows:
             name = names.get(number)
             if name is None:
-                raise RuntimeError(
+                raise DatabaseFileError(
                     f"The commit log names table number {number}, which {SCHEMA}.tables does not. The file is damaged."
                 )
             by_id = touched.get(name)
