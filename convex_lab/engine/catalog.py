@@ -67,11 +67,6 @@ SYSTEM_TABLES = {name: SystemTable(name, idlib.SYSTEM_TABLE_NUMBERS[name], valid
                  for name, validator in SYSTEM_TABLE_VALIDATORS.items()}
 
 
-def is_system_table(name: str) -> bool:
-    """Whether `name` is a system table's name (every `_`-prefixed table name is reserved)."""
-    return name.startswith("_")
-
-
 class Catalog:
     """Table numbers, id prefixes, the schema and the clocks of one database."""
 
