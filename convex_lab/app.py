@@ -16,7 +16,8 @@ from .engine.database import Database
 from .engine.persistence import Persistence
 from .errors import AppClosedError
 from .interrupts import DEFERRED
-from .runtime.functions import FunctionHandle, Runtime, _in_coroutine
+from .runtime.execution import Runtime
+from .runtime.registry import FunctionHandle, _in_coroutine
 from .runtime.logs import ExecutionLog
 from .runtime.reactivity import Reactor, Subscription
 from . import data_io

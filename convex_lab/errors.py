@@ -158,6 +158,15 @@ WrongFunctionKind = _define("WrongFunctionKind", "A function was called as a dif
 """Raised when a function is run as another kind than it is (`app.run_query` on a mutation,
 `ctx.run_mutation` on a query, subscribing to a mutation, ...)."""
 
+InvalidFunctionCall = _define("InvalidFunctionCall", "A function of one kind called a kind it may not call.")
+"""Raised when a function calls, through the engine, a kind of function its own kind may not call
+(a mutation from a query). Convex's rule: queries call queries; mutations call queries and
+mutations."""
+
+MaximumCallDepthExceeded = _define("MaximumCallDepthExceeded", "Nested function calls went too deep.")
+"""Raised when `ctx.run_query`/`ctx.run_mutation` calls nest more than 8 functions deep (Convex's
+limit), which usually means an infinite loop."""
+
 DocumentTooLarge = _define("DocumentTooLarge", "A document exceeds Convex's size or shape limits.")
 """Raised when a document or value exceeds Convex's limits: 1 MiB per document, nesting depth,
 8,192 array items, 1,024 object fields."""

@@ -136,7 +136,7 @@ def distinct_lines(points: list[tuple[str, int]]) -> list[tuple[str, int]]:
 API_FRAMES = frozenset({
     ("app.py", "set_schema"), ("app.py", "import_rows"), ("app.py", "run"), ("app.py", "run_mutation"),
     ("app.py", "run_query"), ("app.py", "subscribe"), ("app.py", "sql"),
-    ("functions.py", "__call__"), ("functions.py", "call"),
+    ("registry.py", "__call__"), ("registry.py", "call"), ("execution.py", "call"), ("execution.py", "result"),
 })
 
 

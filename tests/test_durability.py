@@ -19,7 +19,7 @@ import pytest
 
 from convex_lab import App, AppClosedError, Int64, InterruptedAfterCommit, define_schema, define_table, interrupts, v
 from convex_lab.errors import DurabilityError
-from convex_lab.runtime.functions import DatabaseReader
+from convex_lab.runtime.context import DatabaseReader
 
 from .conftest import check
 

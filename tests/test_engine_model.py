@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from convex_lab import UNSET, App, Int64, define_schema, define_table
-from convex_lab.runtime.functions import DatabaseReader, DatabaseWriter
+from convex_lab.runtime.context import DatabaseReader, DatabaseWriter
 
 FIELDS = ["a", "b", "c"]
 

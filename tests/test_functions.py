@@ -16,7 +16,7 @@ from convex_lab import (
     v,
 )
 from convex_lab.errors import FunctionNotFound, WrongFunctionKind
-from convex_lab.runtime.functions import canonical_path, normalize_path
+from convex_lab.runtime.registry import canonical_path, normalize_path
 
 
 def test_decorators_bare_and_called(app):

@@ -48,7 +48,7 @@ def seeded(app):
 
 
 def run_query(app: App, body):
-    return app._db.run_query(lambda txn: body(__import__("convex_lab.runtime.functions", fromlist=["x"]).DatabaseReader(txn)))[0]
+    return app._db.run_query(lambda txn: body(__import__("convex_lab.runtime.context", fromlist=["x"]).DatabaseReader(txn)))[0]
 
 
 def test_with_index_eq_and_order(seeded):
@@ -276,7 +276,7 @@ def test_paginate_errors_and_split(seeded):
 
 
 def test_read_set_of_take_is_only_the_scanned_interval(seeded):
-    result, txn = seeded._db.run_query(lambda txn: __import__("convex_lab.runtime.functions", fromlist=["x"]).DatabaseReader(txn)
+    result, txn = seeded._db.run_query(lambda txn: __import__("convex_lab.runtime.context", fromlist=["x"]).DatabaseReader(txn)
                                        .query("messages").with_index("by_room", lambda q: q.eq("room", "a")).take(2))
     (table, index, lo, hi), = txn.reads.ranges
     assert (table, index) == ("messages", "by_room")

@@ -6,7 +6,7 @@ import pytest
 
 from convex_lab import App, Int64, define_schema, define_table, v
 from convex_lab.errors import IndexNotFoundError, SchemaValidationError
-from convex_lab.runtime.functions import DatabaseReader
+from convex_lab.runtime.context import DatabaseReader
 
 from .conftest import check
 

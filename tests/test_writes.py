@@ -302,7 +302,7 @@ def test_unsupported_python_values_raise_type_error_with_path(app):
         return ctx.db.insert("t", {"when": when})
 
     with pytest.raises(TypeError, match="not a supported Convex type"):
-        app._runtime.execute("notebook:add", {"when": datetime.datetime.now()})
+        app._runtime.call("notebook:add", {"when": datetime.datetime.now()})
 
 
 def test_big_ints_without_validator_raise_value_error(app):

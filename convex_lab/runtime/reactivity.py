@@ -38,7 +38,7 @@ from .cell_output import CellOutput
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.database import Commit, Database
-    from .functions import Runtime
+    from .execution import Runtime
 
 log = logging.getLogger("convex_lab")
 
@@ -295,23 +295,17 @@ class Reactor:
     # -- running ----------------------------------------------------------------------------
     def _run(self, live: LiveQuery) -> None:
         """Run `live` at the newest commit and register its read set. Hold the commit lock."""
-        tracking = {"journal": live.journal}
-        started = time.perf_counter()
-        result, error = None, None
-        try:
-            result = self.runtime.execute(live.path, live.args, identity=live.identity, caller="subscription",
-                                          tracking=tracking)
-        except Exception as exc:  # noqa: BLE001 - delivered to on_error
-            error = exc
-        reads = tracking.get("reads", [])
+        outcome = self.runtime.execute(live.path, live.args, identity=live.identity, caller="subscription",
+                                       journal=live.journal)  # an error is kept in it, for on_error
+        reads = outcome.reads
         with DEFERRED, self._lock:  # a run's outcome and read set are recorded together
-            if error is None:
-                live.result = result
-            live.error = error
+            if outcome.error is None:
+                live.result = outcome.value
+            live.error = outcome.error
             live.runs += 1
-            live.last_ms = (time.perf_counter() - started) * 1000
+            live.last_ms = outcome.duration_ms
             live.reads = reads
-            live.journal = tracking.get("journal")
+            live.journal = outcome.journal
             if live.key in self.live:
                 self.index.add(live.key, reads)
 
