@@ -159,9 +159,9 @@ WrongFunctionKind = _define("WrongFunctionKind", "A function was called as a dif
 `ctx.run_mutation` on a query, subscribing to a mutation, ...)."""
 
 InvalidFunctionCall = _define("InvalidFunctionCall", "A function of one kind called a kind it may not call.")
-"""Raised when a function calls, through the engine, a kind of function its own kind may not call
-(a mutation from a query). Convex's rule: queries call queries; mutations call queries and
-mutations."""
+"""Raised when a function runs a kind of function its own kind may not run: Convex lets queries
+run queries, and mutations run queries and mutations. (A query's `ctx` has no `run_mutation`, so
+from a handler this shows as an `AttributeError` first.)"""
 
 MaximumCallDepthExceeded = _define("MaximumCallDepthExceeded", "Nested function calls went too deep.")
 """Raised when `ctx.run_query`/`ctx.run_mutation` calls nest more than 8 functions deep (Convex's
