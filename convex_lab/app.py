@@ -312,6 +312,28 @@ class App:
         """The registered functions: a new dict of path -> `FunctionHandle`."""
         return dict(self._runtime.handles)
 
+    def function(self, fn: Any, kind: str | None = None) -> FunctionHandle:
+        """The registered function that `fn` names, found as `app.run` finds it.
+
+        Args:
+            fn: A `FunctionHandle`, a path (`"notebook:send"`, `"notebook.js:send"`) or a bare
+                function name (`"send"`).
+            kind: `"query"`, `"mutation"` or `"action"` to also check its kind, or `None`.
+
+        Raises:
+            FunctionNotFound: No function is registered at that path (the message suggests
+                close names).
+            WrongFunctionKind: It is not of `kind`.
+
+        Examples:
+            >>> @app.query
+            ... def hello(ctx):
+            ...     return "hi"
+            >>> app.function("hello").path
+            'notebook:hello'
+        """
+        return self._runtime.handles[self._runtime.resolve(fn, kind).path]
+
     def logs(self):
         """The recent executions (the last 10,000) as a pandas DataFrame, oldest first.
 
@@ -322,6 +344,31 @@ class App:
         their caller's execution.
         """
         return self._execution_log.dataframe()
+
+    def on_log(self, callback: Callable[[dict], None]) -> Callable[[], None]:
+        """Call `callback(entry)` for every execution logged from now on.
+
+        `entry` is a dict with the columns of `logs()` (its `timestamp` in milliseconds since the
+        epoch). The callback runs on the thread that ran the function, just after it finished:
+        keep it short (hand the entry to a queue or a widget's `call_soon`). An exception in it
+        is logged and does not affect the function.
+
+        Returns:
+            A function that stops the callbacks.
+
+        Examples:
+            >>> seen = []
+            >>> stop = app.on_log(lambda entry: seen.append((entry["path"], entry["status"])))
+            >>> @app.query
+            ... def ping(ctx):
+            ...     return "pong"
+            >>> _ = ping()
+            >>> stop()
+            >>> _ = ping()
+            >>> seen
+            [('notebook:ping', 'success')]
+        """
+        return self._execution_log.add_listener(callback)
 
     # -- reactivity -------------------------------------------------------------------------
     def subscribe(self, fn: Any, args: dict | None = None, callback: Callable[[Any], None] | None = None,

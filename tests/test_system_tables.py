@@ -193,3 +193,15 @@ def test_system_tables_survive_reopening_and_stay_out_of_sql(tmp_path):
 
 def test_every_system_table_has_convex_number():
     assert {name: table.number for name, table in SYSTEM_TABLES.items()} == SYSTEM_TABLE_NUMBERS
+
+
+def test_only_system_tables_are_read_through_db_system(app):
+    @app.query
+    def read(ctx, table):
+        return ctx.db.system.query(table).collect()
+
+    with pytest.raises(InvalidArgument, match='"_nope" is not a system table. The system tables are _scheduled_functions, _storage.'):
+        read(table="_nope")
+    with pytest.raises(ValueError, match="reads system tables"):
+        read(table="notes")
+    assert read(table="_scheduled_functions") == []

@@ -25,7 +25,7 @@ def live_view(app: Any, fn: Any, args: dict | None = None) -> LiveView:
     # Every trait write happens on the notifier thread (the first result included): traitlets
     # state is not thread-safe, and the notifier also writes while a cell is busy.
     # The view only reads its results, so it shares them rather than copying each.
-    view = LiveView(app._runtime.resolve(fn, "query").path)
+    view = LiveView(app.function(fn, "query").path)
     view.subscription = app.subscribe(fn, args or {}, view.show_result, view.show_error,
                                       notifier_only=True, copy=False)
     # The first delivery may run before `view.subscription` is set (and skip the header): redo it.

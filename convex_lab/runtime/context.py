@@ -11,6 +11,7 @@ import os
 import random
 from typing import TYPE_CHECKING, Any
 
+from ..engine.catalog import SYSTEM_TABLES
 from ..engine.query import Query
 from ..errors import InvalidArgument
 
@@ -202,9 +203,13 @@ class SystemReader:
 
         Raises:
             ValueError: `table` is not a system table name.
+            InvalidArgument: No system table has that name.
         """
         if type(table) is not str or not table.startswith("_"):
             raise ValueError(f"ctx.db.system.query reads system tables (names starting with _), got {table!r}.")
+        if self._txn.catalog.system_table(table) is None:
+            raise InvalidArgument(f'"{table}" is not a system table. The system tables are '
+                                  f'{", ".join(sorted(SYSTEM_TABLES))}.')
         return Query(self._txn, table)
 
     def normalize_id(self, table: str, id_string: Any) -> str | None:

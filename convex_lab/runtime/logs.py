@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 MAX_LINES = 256  # Convex's per-execution log line limit
 MAX_LINE_BYTES = 4096  # Convex's per-line length limit
@@ -159,16 +159,39 @@ _COLUMNS = ("id", "timestamp", "path", "kind", "caller", "duration_ms", "status"
 
 
 class ExecutionLog:
-    """A bounded ring of execution records. Thread-safe appends (deque.append is atomic)."""
+    """A bounded ring of execution records. Thread-safe appends (deque.append is atomic).
+
+    Listeners (`add_listener`) are called with each new entry as a dict, on the thread that ran
+    the function, right after it finished."""
 
     def __init__(self, maxlen: int = 10_000) -> None:
         self._ring: deque[dict] = deque(maxlen=maxlen)
         self._ids = itertools.count(1)
+        self._listeners: tuple[Callable[[dict], None], ...] = ()  # replaced whole: no lock to read
 
     def record(self, *, path: str, kind: str, caller: str, started_ms: float, duration_ms: float,
                status: str, error: str | None, lines: list[str]) -> None:
         # A tuple, not a dict: this runs once per execution, on the hot path.
-        self._ring.append((next(self._ids), started_ms, path, kind, caller, duration_ms, status, error, lines))
+        row = (next(self._ids), started_ms, path, kind, caller, duration_ms, status, error, lines)
+        self._ring.append(row)
+        if self._listeners:
+            entry = dict(zip(_COLUMNS, row))
+            for listener in self._listeners:
+                try:
+                    listener(dict(entry))
+                except Exception:  # noqa: BLE001 - a listener's bug must not fail the function
+                    logging.getLogger("convex_lab").exception("convex_lab: a log listener failed")
+
+    def add_listener(self, listener: Callable[[dict], None]) -> Callable[[], None]:
+        """Call `listener(entry)` for every new entry; returns the function that stops it."""
+        with _install_lock:
+            self._listeners = self._listeners + (listener,)
+
+        def remove() -> None:
+            with _install_lock:
+                self._listeners = tuple(x for x in self._listeners if x is not listener)
+
+        return remove
 
     def entries(self) -> list[dict]:
         return [dict(zip(_COLUMNS, row)) for row in list(self._ring)]
