@@ -28,6 +28,9 @@ from .containers import ArrayValidator, ObjectValidator, OptionalValidator, Reco
 from .build import _V, v
 from .helpers import args_validator, iter_validators, match_document, scalar_column_type
 
+# Tracebacks name an exception by its module: keep the one users import it from.
+ValidationMismatch.__module__ = __name__
+
 __all__ = [
     "v",
     "Validator",
