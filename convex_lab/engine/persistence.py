@@ -329,9 +329,9 @@ class Persistence:
         # Bulk inserts are new ids: no earlier row can touch them, and a later change in the same
         # group replaces them, so they go in first.
         max_time = 0.0
-        for _, table_number, ids, times, bodies in batch.bulk:
-            con.from_arrow(_documents_table(table_number, ids, times, bodies)).insert_into(f"{SCHEMA}.documents")
-            max_time = max(max_time, max(times))
+        for chunk in batch.bulk:
+            con.from_arrow(_arrow_rows(_DOC_SCHEMA, *chunk)).insert_into(f"{SCHEMA}.documents")
+            max_time = max(max_time, max(chunk[3]))
         rows = self._pending + batch.rows
         max_ts = batch.last_ts
         if rows:
@@ -417,18 +417,9 @@ class Persistence:
         live = [row for row in latest.values() if row[4] is not None]
         max_time = 0.0
         if live:
-            times = [row[3] for row in live]
-            max_time = max(times)
-            tbl = pa.Table.from_arrays(
-                [
-                    pa.array([row[1] for row in live], pa.int32()),
-                    pa.array([row[2] for row in live], pa.string()),
-                    pa.array(times, pa.float64()),
-                    pa.array([row[4] for row in live], pa.string()),
-                ],
-                schema=_DOC_SCHEMA,
-            )
-            con.from_arrow(tbl).insert_into(f"{SCHEMA}.documents")
+            columns = _columns(live)
+            max_time = max(columns[3])
+            con.from_arrow(_arrow_rows(_DOC_SCHEMA, *columns)).insert_into(f"{SCHEMA}.documents")
         max_ts = rows[-1][0] if rows else 0
         self._write_materialized(con, max_ts, max_time)
         return max_ts, max_time
@@ -878,8 +869,9 @@ def _rollback(con: Any) -> None:
 
 class _Batch:
     """A group of commits as DuckDB will take them: the log rows of their one-by-one writes (also
-    kept for materialisation) and each bulk batch column-wise, bodies encoded once. Built before
-    any lock is taken, so this (the costly part of a write) stays interruptible."""
+    kept for materialisation) and each bulk batch column-wise (in `_arrow_rows`' order), bodies
+    encoded once. Built before any lock is taken, so this (the costly part of a write) stays
+    interruptible. Both the file's commits and the in-memory mirror's feed are written from it."""
 
     __slots__ = ("rows", "bulk", "count", "first_ts", "last_ts", "has_extras", "single_statement",
                  "materialised")
@@ -921,32 +913,31 @@ class _Batch:
         return _insert_log_sql(len(self.rows))
 
     def log_table(self) -> pa.Table:
-        parts = [_log_table(self.rows)] if self.rows else []
-        for ts, number, ids, times, bodies in self.bulk:
-            n = len(times)
-            parts.append(pa.Table.from_arrays(
-                [pa.array([ts] * n, pa.int64()), pa.array([number] * n, pa.int32()), ids, bodies],
-                schema=_LOG_SCHEMA))
+        parts = [_arrow_rows(_LOG_SCHEMA, *_columns(self.rows))] if self.rows else []
+        parts += [_arrow_rows(_LOG_SCHEMA, *chunk) for chunk in self.bulk]
         return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
 
 
-def _documents_table(number: int, ids: pa.Array, times: list[float], bodies: pa.Array) -> pa.Table:
-    return pa.Table.from_arrays(
-        [pa.array([number] * len(times), pa.int32()), ids, pa.array(times, pa.float64()), bodies],
-        schema=_DOC_SCHEMA,
-    )
+def _columns(rows: list[_Row]) -> list[tuple]:
+    """`rows` column-wise, in `_arrow_rows`' order: ts, table numbers, ids, creation times, bodies."""
+    return list(zip(*rows))[:5]
 
 
-def _log_table(rows: list[_Row]) -> pa.Table:
-    return pa.Table.from_arrays(
-        [
-            pa.array([row[0] for row in rows], pa.int64()),
-            pa.array([row[1] for row in rows], pa.int32()),
-            pa.array([row[2] for row in rows], pa.string()),
-            pa.array([row[4] for row in rows], pa.string()),
-        ],
-        schema=_LOG_SCHEMA,
-    )
+def _arrow_rows(schema: pa.Schema, ts: Any, numbers: Any, ids: Any, times: Any, bodies: Any) -> pa.Table:
+    """Rows for `_convex.log` (`_LOG_SCHEMA`) or `_convex.documents` (`_DOC_SCHEMA`) as one Arrow
+    table: the one place both are built, for single writes (`_columns` of their rows) and for
+    bulk batches alike. Each column is an Arrow array, a sequence, or one value for every row;
+    `schema` takes the ones its table has (the log keeps no creation time, documents no ts)."""
+    given = {"ts": ts, "table_number": numbers, "id": ids, "creation_time": times, "body": bodies}
+    arrays = []
+    for column in schema:
+        values = given[column.name]
+        if not isinstance(values, pa.Array):
+            if not isinstance(values, (list, tuple)):
+                values = [values] * len(ids)
+            values = pa.array(values, column.type)
+        arrays.append(values)
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 # ---------------------------------------------------------------------------------------------
