@@ -3,7 +3,7 @@
 `ConvexError` is the user's own error carrying data (as in Convex). Everything convex_lab itself
 detects raises a subclass of `ConvexSystemError` named by Convex's error code, whose `str()` is
 Convex's text. Values that are not Convex values raise plain `TypeError`/`ValueError`, as the
-official Python client does (those live in `values.py`).
+official Python client does (those live in `values/`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 Convex's rules and error texts, the JSON a Convex schema push carries, and checking documents
 against a table's validator.
 
-Validators live in `validators.py`. Applying a schema (re-checking stored documents, backfilling
+Validators live in `validators/`. Applying a schema (re-checking stored documents, backfilling
 and dropping indexes) is the engine's job.
 """
 

@@ -1,4 +1,4 @@
-"""values.py: conversion, order, Convex JSON, export JSON, limits, display."""
+"""values/: conversion, order, Convex JSON, export JSON, limits, display."""
 
 from __future__ import annotations
 

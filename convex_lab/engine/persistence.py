@@ -3,7 +3,7 @@
 Memory serves, DuckDB keeps: reads never come here. A file-backed app writes each commit
 (or group) to `_convex.log` in one statement before it is acknowledged; `_convex.documents` is
 derived from the log in batches off the commit path. An in-memory app feeds the same tables from a
-background thread, only so that `sql()` and `.df()` have something to read. Export JSON is `values.py`'s.
+background thread, only so that `sql()` and `.df()` have something to read. Export JSON is `values/json.py`'s.
 """
 
 from __future__ import annotations
