@@ -1,7 +1,7 @@
 """Ctrl-C at every line of the commit path: every write is all or nothing under KeyboardInterrupt.
 
 For each scenario (a mutation with live queries, imports, a schema change, a SQL flush, a
-subscription), a first run records every line the operation executes in the main thread; then,
+subscription, a session's queries), a first run records every line the operation executes in the main thread; then,
 for each distinct line, a fresh app runs the operation with a simulated Ctrl-C arriving while that
 line runs, handled at the next point where CPython handles signals (`interrupt_harness.Injector`),
 and the invariants are checked:
@@ -71,8 +71,12 @@ def _functions(app: App) -> dict[str, Any]:
     def count_notes(ctx):
         return len(ctx.db.query("notes").collect())
 
+    @app.query
+    def notes_above(ctx, n):
+        return [d["s"] for d in ctx.db.query("notes").collect() if d["n"] > n]
+
     return {"seed": seed, "work": work, "touch": touch, "all_notes": all_notes, "all_tags": all_tags,
-            "count_notes": count_notes}
+            "count_notes": count_notes, "notes_above": notes_above}
 
 
 @dataclass
@@ -99,7 +103,15 @@ SCENARIOS = {
     "sql": Scenario("sql", lambda app, fns: app.sql("select count(*) as c from notes"), changes_data=False),
     "subscribe": Scenario("subscribe", lambda app, fns: app.subscribe(fns["count_notes"], {}, lambda r: None),
                           changes_data=False),
+    "session": Scenario("session", lambda app, fns: _session_add(app, fns), changes_data=False),
 }
+
+
+def _session_add(app: App, fns: dict) -> None:
+    """A session adds a query already live (shared run) and a new one (first run)."""
+    session = app._reactor.open_session(lambda transition: None)
+    session.add(1, fns["count_notes"], {})
+    session.add(2, fns["notes_above"], {"n": 0.0})
 
 
 # -- state and invariants ------------------------------------------------------------------------

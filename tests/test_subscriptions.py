@@ -7,9 +7,11 @@ import threading
 import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
 from convex_lab import App, Int64, define_schema, define_table, v
 from convex_lab.engine.subscriptions import SubscriptionIndex
+from convex_lab.runtime.sessions import QueryFailed, QueryRemoved, QueryUpdated
 from convex_lab.keys import encode_value, prefix_end
 
 
@@ -249,7 +251,7 @@ def test_property_exactly_the_changed_subscriptions_are_notified(ops, watched):
                     assert sub.runs == runs[id(sub)]  # untouched read sets never re-run
                 elif now != before[id(sub)]:
                     assert sub.runs == runs[id(sub)] + 1  # a changed result: exactly one re-run
-            app._reactor.index._check()
+            app._reactor._check()  # the registry, its read-set index and the notifier
     finally:
         app.close()
 
@@ -521,3 +523,149 @@ def test_tables_lists_every_table_with_its_count(app):
     app.import_rows("a", [{"n": 1.0}])
     assert app.tables() == {"b": 2, "a": 1}
     assert len(app.table("b")) == 2 and len(app.table("missing")) == 0
+
+
+# -- the reactor as a state machine: subscriptions and sessions ------------------------------
+
+class ReactorModel(RuleBasedStateMachine):
+    """Subscribe, unsubscribe, open sessions, add and remove their queries, write (from this
+    thread and others): after every step the reactor's `_check()` holds (registry, read-set index,
+    sessions, notifier); after a flush every subscriber holds what a fresh run returns, and each
+    session's transitions, applied in order, give exactly its queries' fresh results."""
+
+    subscriptions = Bundle("subscriptions")
+    sessions = Bundle("sessions")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.app = App()
+        send, edit, room_messages, latest = chat_app(self.app)
+
+        @self.app.query
+        def fragile(ctx, room):
+            bodies = [d["body"] for d in ctx.db.query("messages").with_index("by_room", lambda q: q.eq("room", room))
+                      .collect()]
+            if "boom" in bodies:
+                raise ValueError(f"boom in {room}")
+            return bodies
+
+        @self.app.mutation
+        def delete(ctx, id):
+            ctx.db.delete(id)
+
+        self.send, self.edit, self.delete = send, edit, delete
+        self.queries = {"all": room_messages, "latest": latest, "fragile": fragile}
+        self.ids: list[str] = []
+        self.next_query_id = 0
+        self.session_states: list[dict] = []
+
+    def teardown(self) -> None:
+        self.app.close()
+
+    def _fresh(self, kind: str, room: str):
+        try:
+            return ("ok", self.app.run(self.queries[kind], {"room": room}))
+        except ValueError as exc:
+            return ("error", str(exc))
+
+    # -- writes ----------------------------------------------------------------------------
+    @rule(room=rooms, body=st.sampled_from(["x", "y", "boom"]), elsewhere=st.booleans())
+    def send_message(self, room, body, elsewhere):
+        if elsewhere:  # a commit delivered by the notifier
+            worker = threading.Thread(target=lambda: self.ids.append(self.send(room=room, body=body)))
+            worker.start()
+            worker.join()
+        else:
+            self.ids.append(self.send(room=room, body=body))
+
+    @rule(k=st.integers(0, 50), body=st.sampled_from(["x", "z", "boom"]))
+    def edit_message(self, k, body):
+        if self.ids:
+            self.edit(id=self.ids[k % len(self.ids)], body=body)
+
+    @rule(k=st.integers(0, 50))
+    def delete_message(self, k):
+        if self.ids:
+            self.delete(id=self.ids.pop(k % len(self.ids)))
+
+    # -- subscribers -------------------------------------------------------------------------
+    @rule(target=subscriptions, room=rooms, kind=st.sampled_from(["all", "latest", "fragile"]),
+          notifier_only=st.booleans())
+    def subscribe(self, room, kind, notifier_only):
+        errors: list = []
+        sub = self.app.subscribe(self.queries[kind], {"room": room}, lambda r: None, errors.append,
+                                 notifier_only=notifier_only)
+        return (sub, kind, room, errors)
+
+    @rule(entry=consumes(subscriptions))
+    def unsubscribe(self, entry):
+        entry[0].unsubscribe()
+
+    @rule(target=sessions)
+    def open_session(self):
+        state = {"transitions": [], "applied": {}, "queries": {}}
+
+        def on_transition(transition):
+            state["transitions"].append(transition)
+            applied = state["applied"]
+            for change in transition.modifications:
+                if isinstance(change, QueryRemoved):
+                    applied.pop(change.query_id, None)
+                    continue
+                now = ("ok", change.value) if isinstance(change, QueryUpdated) else ("error", str(change.error))
+                assert isinstance(change, (QueryUpdated, QueryFailed))
+                assert applied.get(change.query_id) != now, change  # nothing unchanged is sent again
+                applied[change.query_id] = now
+
+        state["session"] = self.app._reactor.open_session(on_transition)
+        self.session_states.append(state)
+        return state
+
+    @rule(state=sessions, room=rooms, kind=st.sampled_from(["all", "latest", "fragile"]))
+    def session_add(self, state, room, kind):
+        if state["session"].closed:
+            return
+        self.next_query_id += 1
+        state["session"].add(self.next_query_id, self.queries[kind], {"room": room})
+        state["queries"][self.next_query_id] = (kind, room)
+
+    @rule(state=sessions, k=st.integers(0, 20))
+    def session_remove(self, state, k):
+        if state["session"].closed or not state["queries"]:
+            return
+        query_id = list(state["queries"])[k % len(state["queries"])]
+        state["session"].remove(query_id)
+        del state["queries"][query_id]
+
+    @rule(state=consumes(sessions))
+    def session_close(self, state):
+        state["session"].close()
+
+    # -- checks ------------------------------------------------------------------------------
+    @rule()
+    def flush_and_compare(self):
+        self.app.flush()
+        reactor = self.app._reactor
+        for sub in reactor.subscriptions():
+            live = sub._live
+            fresh = self._fresh("fragile" if live.path.endswith("fragile") else
+                                "latest" if live.path.endswith("latest") else "all", live.args["room"])
+            if fresh[0] == "ok":
+                assert sub.error is None and sub.result == fresh[1]
+            else:
+                assert str(sub.error) == fresh[1]
+        for session in reactor.sessions():
+            state = next(s for s in self.session_states if s["session"] is session)
+            expected = {query_id: self._fresh(kind, room) for query_id, (kind, room) in state["queries"].items()}
+            assert state["applied"] == expected
+            stamps = [t.ts for t in state["transitions"]]
+            assert stamps == sorted(stamps) and (not stamps or stamps[-1] <= self.app._db.last_ts)
+
+    @invariant()
+    def reactor_invariants(self):
+        self.app._reactor._check()  # includes SubscriptionIndex._check() and Notifier._check()
+
+
+ReactorModel.TestCase.settings = settings(max_examples=30, stateful_step_count=30, deadline=None,
+                                          suppress_health_check=[HealthCheck.too_slow])
+test_reactor_model = ReactorModel.TestCase

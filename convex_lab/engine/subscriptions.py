@@ -5,13 +5,21 @@ read set of index-key intervals. Intervals are bucketed per `(table, index)` by 
 component when the whole interval lies within one value of it (an `eq` on the first field, a
 `db.get`): a written key is then checked only against its own bucket and the few "wide" intervals
 (ranges over the first field, full scans) of that index, never against every subscription.
+
+`touched_by(writes)` is the whole question a commit asks: for each write, the document's old and
+new key in every watched index of its table, looked up as above; the answer names, per touched
+owner, the first write that touched it (`Touch`).
 """
 
 from __future__ import annotations
 
-from typing import Hashable, Iterable
+from typing import TYPE_CHECKING, Hashable, Iterable, NamedTuple
 
 from ..keys import component_end
+from .store import doc_tail
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .transaction import Write
 
 Interval = tuple[str, str, bytes, "bytes | None"]  # (table, index, lo inclusive, hi exclusive | None)
 
@@ -25,6 +33,15 @@ def _bucket_of(lo: bytes, hi: bytes | None) -> bytes | None:
     if hi.startswith(first) and hi != first:
         return first
     return None
+
+
+class Touch(NamedTuple):
+    """The write that touched an owner's read set: where it landed and what it did."""
+
+    table: str
+    index: str  # the index whose interval holds the document's old or new key
+    doc_id: str
+    change: str  # "insert" | "update" | "delete"
 
 
 class _IndexIntervals:
@@ -106,6 +123,43 @@ class SubscriptionIndex:
                             hit.add(owner)
                             break
         return hit
+
+    def touched_by(self, writes: Iterable["Write"]) -> dict[Hashable, Touch]:
+        """The owners a commit's writes touch, each with the first write (and index) that did.
+
+        A write touches an owner when the document's old or new version has a key, in a watched
+        index of its table, inside one of the owner's intervals. Cost per write: its table's
+        watched indexes × `touched`; tables nobody watches cost one set lookup.
+        """
+        indexes = self._indexes
+        if not indexes:
+            return {}
+        watched = {table for table, _ in indexes}
+        touched: dict[Hashable, Touch] = {}
+        for write in writes:
+            table = write.table
+            table_name = table.name
+            if table_name not in watched:
+                continue
+            old, new = write.old, write.new
+            tail_old = doc_tail(old) if old is not None else b""
+            tail_new = doc_tail(new) if new is not None else b""
+            for name, idx in table.indexes.items():
+                if (table_name, name) not in indexes:
+                    continue
+                keys = []
+                if old is not None:
+                    keys.append(idx.key(old, tail_old))
+                if new is not None:
+                    keys.append(idx.key(new, tail_new))
+                hit = self.touched(table_name, name, keys)
+                if hit:
+                    touch = Touch(table_name, name, write.id,
+                                  "insert" if old is None else "delete" if new is None else "update")
+                    for owner in hit:
+                        if owner not in touched:
+                            touched[owner] = touch
+        return touched
 
     def _check(self) -> None:
         """Assert that the per-index structures and the per-owner record agree (for tests)."""

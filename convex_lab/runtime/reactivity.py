@@ -1,13 +1,16 @@
-"""Live queries: `app.subscribe`, re-runs on relevant commits, delivery by the notifier thread.
+"""Live queries: `app.subscribe`, sessions, re-runs on relevant commits, delivery on the notifier.
 
 Responsibilities:
-- Keep one `LiveQuery` per (function, args, identity); subscribers of the same one share its runs
-  (never across identities).
-- On each commit (a `Database` listener, under the commit lock), find the live queries whose read
-  set holds a written key — old or new, in any index — through `SubscriptionIndex`, and queue them.
+- Keep one `LiveQuery` per (function, args, identity); its subscribers share its runs (never
+  across identities). A subscriber is a `Subscription` (a callback, `app.subscribe`) or a
+  `SessionQuery`, one query of a `Session` (runtime/sessions.py), which gets one `Transition` per
+  commit with every changed result of its queries.
+- On each commit (a `Database` listener, under the commit lock), ask `SubscriptionIndex.touched_by`
+  which live queries the writes touch (engine/subscriptions.py), and queue them.
 - Re-run each queued query once, at the newest commit, and call the subscribers' callbacks only
-  when the result differs by Convex equality. Deliveries are serialized (one `_delivering` lock), in
-  commit order, normally on the notifier thread.
+  when the result differs by Convex equality. Deliveries are serialized (the notifier's
+  `delivering` lock), in commit order, normally on the notifier thread (`Notifier`,
+  runtime/notifier.py); sessions' transitions are built and sent there, after each pass.
 - A mutation called from Python returns after the deliveries its commit triggered. When it was
   called on the main thread (a cell, a script), the notifier is idle and none of the touched
   queries feeds a widget, the main thread delivers them itself: that skips a thread hand-off
@@ -27,14 +30,15 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple
 
-from ..engine.store import doc_tail
 from ..engine.subscriptions import SubscriptionIndex
-from ..interrupts import DEFERRED, armed
+from ..interrupts import DEFERRED
 from ..keys import decode_key
 from ..values import convex_value, copy_value, display_value, to_convex_json, values_equal
 from .cell_output import CellOutput
+from .notifier import Notifier
+from .sessions import Session, SessionQuery, Transition
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.database import Commit, Database
@@ -93,7 +97,11 @@ def _field(fields: tuple[str, ...], i: int) -> str:
 
 
 class Subscription:
-    """One subscriber of a live query, as `app.subscribe` returns it.
+    """One subscriber of a live query, as `app.subscribe` returns it: a callback.
+
+    (The other kind of subscriber is a `SessionQuery`, one query of a `Session`. Both have
+    `active`, `notifier_only` and `_live`; the Reactor delivers to a Subscription by calling its
+    callback, and to a SessionQuery by marking its session for the pass's transitions.)
 
     Attributes:
         result: The last result delivered to the callback (`None` before the first).
@@ -105,13 +113,15 @@ class Subscription:
         on_error: The function called with each failure, or `None`.
     """
 
-    def __init__(self, reactor: "Reactor", live: "LiveQuery", callback: Callable[[Any], None],
+    session_query = False
+
+    def __init__(self, reactor: "Reactor", callback: Callable[[Any], None],
                  on_error: Callable[[BaseException], None] | None, notifier_only: bool = False,
                  own_copy: bool = True) -> None:
         self._reactor = reactor
         self.notifier_only = notifier_only
         self.own_copy = own_copy  # deliver a private copy (a callback may change what it gets)
-        self._live = live
+        self._live: LiveQuery = None  # type: ignore[assignment]  # set when attached (Reactor._attach)
         self.callback = callback
         self.on_error = on_error
         self.result: Any = None
@@ -180,7 +190,7 @@ class LiveQuery:
         self.path = path
         self.args = args
         self.identity = identity
-        self.subscribers: list[Subscription] = []
+        self.subscribers: list[Subscription | SessionQuery] = []
         self.result: Any = None
         self.error: BaseException | None = None
         self.runs = 0
@@ -202,8 +212,9 @@ class Reactor:
         self.runtime = runtime
         self.index = SubscriptionIndex()
         self.live: dict[tuple, LiveQuery] = {}
-        # Guards `live`, `index` and the queue. Taken briefly inside the commit listener (which
-        # runs under the commit lock); never held while waiting for the commit lock.
+        # Guards `live`, `index`, the queue and the sessions' query sets. Taken briefly inside the
+        # commit listener (which runs under the commit lock); never held while waiting for the
+        # commit lock.
         self._lock = threading.RLock()
         # Live queries to re-run, each with the number of the commit that last touched it. A key
         # leaves only once delivered (and only if no newer commit touched it meanwhile), so an
@@ -211,20 +222,18 @@ class Reactor:
         self._pending: dict[tuple, int] = {}
         self._generation = 0
         self._reasons: dict[tuple, Rerun] = {}  # why each pending query will re-run
-        self._queued = 0  # commits queued so far
-        self._done = 0  # commits whose deliveries have finished
-        self._changed = threading.Condition(threading.Lock())
-        self._tasks: deque[Callable[[], None]] = deque()  # work posted with call_soon, in order
-        self._tasks_posted = 0
-        self._tasks_done = 0
-        # Held while delivering or running tasks, so callbacks never run concurrently.
-        # Whether the calling thread holds it (`_is_owned`) tells a callback's own commits and
-        # flushes not to wait for a delivery that cannot finish before the callback returns.
-        self._delivering = threading.RLock()  # re-entered when a callback subscribes
+        # The newest commit whose touched queries are all in `_pending` (or re-run since): every
+        # live query not pending holds its result at this timestamp. What transitions report.
+        self._ts = database.last_ts
+        self._sessions: dict[Session, None] = {}  # open sessions, in the order opened
+        self._dirty: dict[Session, None] = {}  # sessions with something to send, maybe
         self._closed = False
-        self._thread: threading.Thread | None = None
+        self.notifier = Notifier(self._deliver_pending, self._inline_allowed)
+        # Held while delivering or running tasks, so callbacks never run concurrently (the
+        # notifier's lock; see runtime/notifier.py).
+        self._delivering = self.notifier.delivering
         database.listeners.append(self._on_commit)
-        runtime.after_mutation = self.wait_for_deliveries
+        runtime.after_mutation = self.notifier.wait  # = wait_for_deliveries, one call less per mutation
         runtime.on_redefine = self._function_redefined
 
     # -- subscribing ------------------------------------------------------------------------
@@ -238,40 +247,51 @@ class Reactor:
         first is queued, and `flush()` waits for it. With `own_copy` (the default) each delivery
         is a private copy of the result. Interrupted (Ctrl-C) before it returns, it leaves no
         subscription behind."""
-        definition = self.runtime.resolve(fn, "query")
-        args = dict(args or {})
-        key = (definition.path, json.dumps(to_convex_json(convex_value(args)), sort_keys=True), _identity_key(identity))
-        subscription: Subscription | None = None
+        subscription = Subscription(self, callback, on_error, notifier_only, own_copy)
         try:
-            with self.database.lock:  # no commit between the first run and registering its read set
-                self.database.check_open()
-                with DEFERRED, self._lock:
-                    live = self.live.get(key)
-                    fresh = live is None
-                    if fresh:
-                        live = self.live[key] = LiveQuery(key, definition.path, args, identity)
-                    subscription = Subscription(self, live, callback, on_error, notifier_only, own_copy)
-                    live.subscribers.append(subscription)
-                if fresh:
-                    self._run(live)
-            self._ensure_thread()
+            live = self._attach(subscription, fn, args, identity)
             if notifier_only:
-                self.call_soon(lambda: self._deliver(subscription, live))
+                self._deliver_later(subscription, live)
             else:
+                self._ensure_thread()
                 with self._delivering:
                     self._deliver(subscription, live)
         except BaseException:
-            if subscription is not None:
-                self.unsubscribe(subscription)
+            self.unsubscribe(subscription)
             raise
         return subscription
 
-    def unsubscribe(self, subscription: Subscription) -> None:
+    def _attach(self, subscriber: Subscription | SessionQuery, fn: Any, args: dict | None,
+                identity: dict | None) -> LiveQuery:
+        """Make `subscriber` one of the live query `fn(args)` as `identity` (created and run first
+        if it has no subscriber yet). A caller interrupted in here or after it unsubscribes it."""
+        definition = self.runtime.resolve(fn, "query")
+        args = dict(args or {})
+        key = (definition.path, json.dumps(to_convex_json(convex_value(args)), sort_keys=True), _identity_key(identity))
+        with self.database.lock:  # no commit between the first run and registering its read set
+            self.database.check_open()
+            with DEFERRED, self._lock:
+                if not subscriber.active:
+                    raise RuntimeError("this subscriber was removed")
+                live = self.live.get(key)
+                fresh = live is None
+                if fresh:
+                    live = self.live[key] = LiveQuery(key, definition.path, args, identity)
+                subscriber._live = live
+                live.subscribers.append(subscriber)
+            if fresh:
+                self._run(live)
+                self._ran()
+        return live
+
+    def unsubscribe(self, subscription: Subscription | SessionQuery) -> None:
         with DEFERRED, self._lock:
             if not subscription.active:
                 return
             subscription.active = False
             live = subscription._live
+            if live is None or subscription not in live.subscribers:
+                return  # never attached
             live.subscribers.remove(subscription)
             if not live.subscribers:
                 self.live.pop(live.key, None)
@@ -289,8 +309,67 @@ class Reactor:
         return out
 
     def subscriptions(self) -> list[Subscription]:
+        """Every `Subscription` (callback subscriber); sessions' queries are not listed."""
         with self._lock:
-            return [s for live in self.live.values() for s in live.subscribers]
+            return [s for live in self.live.values() for s in live.subscribers if not s.session_query]
+
+    # -- sessions ---------------------------------------------------------------------------
+    def open_session(self, on_transition: Callable[[Transition], None],
+                     on_error: Callable[[BaseException], None] | None = None) -> Session:
+        """A new `Session` (runtime/sessions.py): a query set sent one `Transition` per commit
+        that changes any of its results, on the notifier thread."""
+        self.database.check_open()
+        session = Session(self, on_transition, on_error)
+        with DEFERRED, self._lock:
+            self._sessions[session] = None
+        return session
+
+    def sessions(self) -> list[Session]:
+        with self._lock:
+            return list(self._sessions)
+
+    def _session_changed(self, session: Session) -> None:
+        """The session's query set changed: send what there is to send, on the notifier."""
+        with DEFERRED, self._lock:
+            if session.closed:
+                return
+            self._dirty[session] = None
+        self.call_soon(self._send_transitions)
+
+    def _send_transitions(self) -> None:
+        """Send each marked session its transition, if it has one (on the notifier, holding
+        `delivering`). A session with a query still to re-run stays marked for the next pass."""
+        if not self._dirty:
+            return
+        with self._lock:
+            sessions = list(self._dirty)
+        for session in sessions:
+            transition = session._transition()
+            with self._lock:
+                if transition is not None or session.closed or not any(
+                        entry._live is not None and entry._live.key in self._pending
+                        for entry in session._queries.values()):
+                    self._dirty.pop(session, None)
+            if transition is None:
+                continue
+            session.transitions += 1
+            try:
+                session.on_transition(transition)
+            except Exception:  # noqa: BLE001 - a callback must not stop the notifier
+                log.exception("convex_lab: on_transition of a session raised")
+
+    def _close_session(self, session: Session) -> None:
+        with DEFERRED, self._lock:
+            if session.closed:
+                return
+            session.closed = True
+            entries = list(session._queries.values())
+            session._queries.clear()
+            session._removed.clear()
+            for entry in entries:
+                self.unsubscribe(entry)
+            self._sessions.pop(session, None)
+            self._dirty.pop(session, None)
 
     # -- running ----------------------------------------------------------------------------
     def _run(self, live: LiveQuery) -> None:
@@ -309,11 +388,16 @@ class Reactor:
             if live.key in self.live:
                 self.index.add(live.key, reads)
 
-    def _deliver(self, subscription: Subscription, live: LiveQuery) -> None:
+    def _deliver(self, subscription: Subscription | SessionQuery, live: LiveQuery) -> None:
         """Call the subscriber's callback (or `on_error`) if its last delivery differs. It counts as
         delivered once the callback has returned (or raised an error, which is logged): a callback
-        cut short by Ctrl-C gets the same result again on the next pass."""
+        cut short by Ctrl-C gets the same result again on the next pass. A session's query only
+        marks its session: the pass ends by sending each marked session one transition."""
         if not subscription.active:
+            return
+        if subscription.session_query:
+            with self._lock:
+                self._dirty[subscription.session] = None  # type: ignore[union-attr]
             return
         if live.error is not None:
             if subscription.error is live.error:
@@ -338,52 +422,50 @@ class Reactor:
         # One statement of plain stores: no point between them where Python handles a Ctrl-C.
         subscription._seen, subscription.error, subscription.delivered = live.result, None, True
 
+    def _deliver_later(self, subscription: Subscription | SessionQuery, live: LiveQuery) -> None:
+        """Deliver on the notifier thread (a widget's writes, a session's transitions stay there)."""
+        def task() -> None:
+            self._deliver(subscription, live)
+            self._send_transitions()
+
+        self.call_soon(task)
+
     def _callback_raised(self, what: str, subscription: Subscription) -> None:
         """Log a callback's exception (under the subscribing cell). On the notifier even SystemExit
         is only logged (the thread must outlive bad callbacks); elsewhere Ctrl-C and exits
         propagate to the caller."""
         error = sys.exc_info()[1]
-        if not isinstance(error, Exception) and threading.current_thread() is not self._thread:
+        if not isinstance(error, Exception) and not self.notifier.is_current():
             raise error  # type: ignore[misc]
         _call(subscription, lambda path: log.exception("convex_lab: %s of live query %s raised", what, path),
               subscription.path)
+
+    def _ran(self) -> None:
+        """After a run (commit lock held): every commit up to `last_ts` has been through
+        `_on_commit`, so results not pending hold at it."""
+        ts = self.database.last_ts
+        if ts > self._ts:
+            self._ts = ts
 
     # -- commits ----------------------------------------------------------------------------
     def _on_commit(self, commit: "Commit") -> None:
         """Database listener (commit lock held): queue the live queries this commit touched."""
         if not self.live:
+            self._ts = commit.ts
             return
-        index = self.index
-        touched: set = set()
         with self._lock:
-            watched = index.watched_tables()
-            for write in commit.writes:
-                table = write.table
-                if table.name not in watched:
-                    continue
-                tail_old = _tail(write.old)
-                tail_new = _tail(write.new)
-                for name, idx in table.indexes.items():
-                    if not index.watches(table.name, name):
-                        continue
-                    keys = []
-                    if write.old is not None:
-                        keys.append(idx.key(write.old, tail_old))
-                    if write.new is not None:
-                        keys.append(idx.key(write.new, tail_new))
-                    hit = index.touched(table.name, name, keys)
-                    if hit:
-                        change = "insert" if write.old is None else "delete" if write.new is None else "update"
-                        reason = Rerun(commit.ts, table.name, name, write.id, change)
-                        for key in hit - touched:
-                            self._reasons[key] = reason
-                        touched |= hit
-            if not touched:
-                return
-            self._mark(touched)
-        self._queue_delivery()
+            touched = self.index.touched_by(commit.writes)
+            if touched:
+                reasons = self._reasons
+                ts = commit.ts
+                for key, touch in touched.items():
+                    reasons[key] = Rerun(ts, *touch)
+                self._mark(touched)
+            self._ts = commit.ts  # with its marks: a transition never claims a commit not yet marked
+        if touched:
+            self._queue_delivery()
 
-    def _mark(self, keys: set) -> None:
+    def _mark(self, keys: Iterable) -> None:
         """Queue `keys` for a re-run (with `_lock` held)."""
         self._generation += 1
         generation = self._generation
@@ -408,58 +490,21 @@ class Reactor:
 
     def _queue_delivery(self) -> None:
         """Count one more batch of `_pending` to deliver, and wake the notifier."""
-        with DEFERRED, self._changed:
-            self._queued += 1
-            self._changed.notify_all()
+        self.notifier.queue_pass()
 
     def _ensure_thread(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            with DEFERRED:  # Thread.start waits on a Python-level Event
-                self._thread = threading.Thread(target=self._notifier, name="convex_lab-notifier", daemon=True)
-                self._thread.start()
+        self.notifier.start()
 
     def call_soon(self, task: Callable[[], None]) -> None:
         """Run `task` on the notifier thread, in order with deliveries (widgets post their writes here)."""
-        with DEFERRED, self._changed:
-            self._tasks.append(task)
-            self._tasks_posted += 1
-            self._changed.notify_all()
-        self._ensure_thread()
-
-    def _notifier(self) -> None:
-        while True:
-            with self._changed:
-                while self._queued == self._done and not self._tasks and not self._closed:
-                    self._changed.wait()
-                if self._closed:
-                    return
-            with self._delivering:
-                self._run_tasks()
-                self._deliver_pending()
-
-    def _run_tasks(self) -> None:
-        while True:
-            with self._changed:
-                if not self._tasks:
-                    return
-                task = self._tasks.popleft()
-            try:
-                task()
-            except Exception:  # noqa: BLE001 - a task must not stop the notifier
-                log.exception("convex_lab: a notifier task raised")
-            with self._changed:
-                self._tasks_done += 1
-                self._changed.notify_all()
+        self.notifier.call_soon(task)
 
     def _deliver_pending(self) -> None:
-        """Re-run each touched query once, at the newest commit, then deliver changes. Hold
-        `_delivering`. A query stays queued until its subscribers have it: a Ctrl-C at any point
-        (on the main thread) leaves it, and the rest, for the notifier's next pass."""
-        with DEFERRED, self._changed:
-            target = self._queued
-            if self._done >= target:
-                return
-        on_notifier = threading.current_thread() is self._thread
+        """One delivery pass (the notifier's `run_pass`; `delivering` held): re-run each touched
+        query once, at the newest commit, then deliver changes and send sessions' transitions. A
+        query stays queued until its subscribers have it: a Ctrl-C at any point (on the main
+        thread) leaves it, and the rest, for the notifier's next pass."""
+        on_notifier = self.notifier.is_current()
         with self._lock:
             batch = list(self._pending.items())
         for key, generation in batch:
@@ -470,22 +515,24 @@ class Reactor:
                     live.reasons.append(reason)
                 with self.database.lock:
                     self._run(live)
+                    if self.database.last_ts > self._ts:  # (`_ran`, inlined)
+                        self._ts = self.database.last_ts
                 for subscription in list(live.subscribers):
                     if subscription.notifier_only and not on_notifier:
-                        # A widget that subscribed meanwhile: its writes stay on the notifier.
-                        self.call_soon(lambda s=subscription, q=live: self._deliver(s, q))
+                        # A widget or session that subscribed meanwhile: its work stays on the notifier.
+                        self._deliver_later(subscription, live)
                     else:
                         self._deliver(subscription, live)
             with DEFERRED, self._lock:
                 if self._pending.get(key) == generation:  # not touched again since: done with it
                     del self._pending[key]
                     self._reasons.pop(key, None)
-        with DEFERRED, self._changed:
-            self._done = max(self._done, target)
-            self._changed.notify_all()
+        if on_notifier and self._dirty:
+            self._send_transitions()
 
     def _inline_allowed(self) -> bool:
-        """Whether the calling thread may deliver the pending commits itself (no widget among them)."""
+        """Whether the calling thread may deliver the pending commits itself (no widget or session
+        among them)."""
         with self._lock:
             for key in self._pending:
                 live = self.live.get(key)
@@ -497,41 +544,19 @@ class Reactor:
         """Block until every commit queued and task posted so far has been delivered/run.
 
         Not on the notifier, nor inside a callback (the nested commit is delivered after it)."""
-        if self._done >= self._queued and self._tasks_done >= self._tasks_posted:
-            return  # nothing queued (reading two ints needs no lock): the common case, made cheap
-        current = threading.current_thread()
-        if current is self._thread or self._delivering._is_owned():  # type: ignore[attr-defined]
-            return
-        with armed():  # one Ctrl-C handler install for the many short sections below
-            self._wait_for(current)
-
-    def _wait_for(self, current: threading.Thread) -> None:
-        with DEFERRED, self._changed:
-            target, tasks = self._queued, self._tasks_posted
-            if self._done >= target and self._tasks_done >= tasks:
-                return
-        # Commits from other threads are the notifier's to deliver; the main thread, where notebook
-        # cells and scripts call mutations, may deliver its own when nothing else is in flight.
-        inline = current is threading.main_thread() and self._done < target and self._inline_allowed()
-        if inline:
-            with self._delivering:  # a C lock's `with` releases even on a Ctrl-C
-                self._deliver_pending()
-        while True:
-            # `threading.Condition` is Python code: a Ctrl-C inside it could leave its lock held.
-            # So each wait is a DEFERRED step, short enough (0.1 s) that Ctrl-C still stops a flush.
-            with DEFERRED, self._changed:
-                if (self._done >= target and self._tasks_done >= tasks) or self._closed:
-                    return
-                self._changed.wait(0.1)
+        self.notifier.wait()
 
     flush = wait_for_deliveries
 
     def close(self, error: BaseException | None = None) -> None:
-        """Stop delivering. With `error` (why the app closed), every widget and every subscriber
-        with its own `on_error` is told first, so live views say the app is gone."""
+        """Stop delivering. With `error` (why the app closed), every widget, every subscriber
+        with its own `on_error` and every session with one is told first, so live views say the
+        app is gone; then every subscription and session is dropped."""
         if error is not None:
             with self._lock:
-                subscriptions = [s for live in self.live.values() for s in live.subscribers if s.active]
+                subscriptions = [s for live in self.live.values() for s in live.subscribers
+                                 if s.active and not s.session_query]
+                sessions = list(self._sessions)
             told = [s for s in subscriptions if s.notifier_only or s.on_error is not None]
             for subscription in told:
                 if subscription.notifier_only:
@@ -539,36 +564,45 @@ class Reactor:
                 else:
                     with self._delivering:
                         self._tell(subscription, error)
-            if any(s.notifier_only for s in told):
+            for session in sessions:
+                if session.on_error is not None:
+                    self.call_soon(lambda s=session: _tell_session(s, error))
+            if any(s.notifier_only for s in told) or any(s.on_error is not None for s in sessions):
                 self.wait_for_deliveries()
             for subscription in subscriptions:
                 self.unsubscribe(subscription)
-        with self._changed:
-            self._closed = True
-            self._changed.notify_all()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
+            for session in sessions:
+                self._close_session(session)
+        self._closed = True
+        self.notifier.close()
 
     def _check(self) -> None:
         """Assert the live-query bookkeeping's invariants (for tests): the registry and the read-set
-        index agree, every live query has active subscribers, and nothing is counted twice."""
-        assert self._delivering.acquire(timeout=5), "the delivery lock was left held"
-        self._delivering.release()
+        index agree, every live query has active subscribers, sessions and their queries agree,
+        and nothing is counted twice."""
+        self.notifier._check()
         with self._lock:
             self.index._check()
             for key, live in self.live.items():
                 assert live.key == key
                 assert live.subscribers, key
                 assert all(s.active and s._live is live for s in live.subscribers), key
+                for s in live.subscribers:
+                    if s.session_query:
+                        assert s.session in self._sessions, s  # type: ignore[union-attr]
+                        assert s.session._queries.get(s.query_id) is s, s  # type: ignore[union-attr]
             assert set(self.index._owned) <= set(self.live)
             assert set(self._pending) <= set(self.live), set(self._pending) - set(self.live)
             assert set(self._reasons) <= set(self.live)
-        assert self._changed.acquire(timeout=5), "the reactor's condition lock was left held"
-        try:
-            assert self._done <= self._queued
-            assert self._tasks_done <= self._tasks_posted
-        finally:
-            self._changed.release()
+            assert set(self._dirty) <= set(self._sessions)
+            for session in self._sessions:
+                assert not session.closed, session
+                for query_id, entry in session._queries.items():
+                    assert entry.query_id == query_id and entry.session is session
+                    assert entry.active and entry._live is not None, entry
+                    assert self.live.get(entry._live.key) is entry._live, entry
+                    assert entry in entry._live.subscribers, entry
+            assert self._ts <= self.database.last_ts or self.database.last_ts == 0
 
     def _tell(self, subscription: Subscription, error: BaseException) -> None:
         subscription.error = error
@@ -576,6 +610,13 @@ class Reactor:
             _call(subscription, subscription.on_error or (lambda e: None), error)
         except BaseException:  # noqa: BLE001 - closing goes on
             self._callback_raised("on_error callback", subscription)
+
+
+def _tell_session(session: Session, error: BaseException) -> None:
+    try:
+        session.on_error(error)  # type: ignore[misc]
+    except Exception:  # noqa: BLE001 - closing goes on
+        log.exception("convex_lab: on_error of a session raised")
 
 
 def _call(subscription: Subscription, fn: Callable[[Any], Any], arg: Any) -> None:
@@ -588,7 +629,3 @@ def _call(subscription: Subscription, fn: Callable[[Any], Any], arg: Any) -> Non
 def _warn_failed(path: str, error: BaseException) -> None:
     """The default `on_error` (live views show errors themselves)."""
     log.warning("convex_lab: live query %s failed: %s: %s", path, type(error).__name__, error)
-
-
-def _tail(doc: dict | None) -> bytes:
-    return doc_tail(doc) if doc is not None else b""

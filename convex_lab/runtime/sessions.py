@@ -1,0 +1,209 @@
+"""Sessions: one subscriber holding many live queries, told of their changes one batch per commit.
+
+This is what a sync-protocol client session needs (Convex's `ModifyQuerySet` / `Transition`): a
+session holds a query set (`add`, `remove`), and after the deliveries of each commit it receives
+at most one `Transition`: every query of the session whose result changed (`QueryUpdated`, or
+`QueryFailed`), every query removed since the last one (`QueryRemoved`), and `ts`, the commit
+timestamp at which all of the session's results hold. Results equal by Convex equality to what
+the session was last sent are never sent again; a commit that changes none of them sends nothing.
+
+Each query of a session is a `SessionQuery`, a subscriber of the shared `LiveQuery` exactly like a
+callback `Subscription`: the same (function, args, identity) run once for all its subscribers, and
+only when a commit touches its read set. Transitions are delivered on the notifier thread (a
+server hands them to its own event loop from there); the values in them are the live query's
+shared results, to read, not to change.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Hashable, NamedTuple
+
+from ..interrupts import DEFERRED
+from ..values import values_equal
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .reactivity import LiveQuery, Reactor
+
+
+class QueryUpdated(NamedTuple):
+    """A query of the session has a new result."""
+
+    query_id: Hashable
+    value: Any
+
+
+class QueryFailed(NamedTuple):
+    """A query of the session failed (the exception its run raised)."""
+
+    query_id: Hashable
+    error: BaseException
+
+
+class QueryRemoved(NamedTuple):
+    """A query left the session (`Session.remove`)."""
+
+    query_id: Hashable
+
+
+class Transition(NamedTuple):
+    """What one session is sent after a commit: its changed queries, and the commit timestamp
+    (ns) at which every result of the session holds (Convex's `Transition` end version)."""
+
+    ts: int
+    modifications: list  # of QueryUpdated | QueryFailed | QueryRemoved, removals first
+
+
+_NOTHING = object()  # a session query's "sent" before its first result went out
+
+
+class SessionQuery:
+    """One query of a session: a subscriber of its `LiveQuery`, remembering what was sent."""
+
+    session_query = True  # see Subscriber in reactivity.py
+    notifier_only = True  # a session's transitions are built and sent on the notifier thread
+
+    def __init__(self, session: "Session", query_id: Hashable) -> None:
+        self.session = session
+        self.query_id = query_id
+        self._live: LiveQuery | None = None  # set when attached (Reactor._attach)
+        self.active = True
+        self.sent: Any = _NOTHING  # the result last sent (the shared object itself)
+        self.sent_error: BaseException | None = None  # the failure last sent, if the last was one
+
+    @property
+    def path(self) -> str:
+        return self._live.path if self._live is not None else "?"
+
+    def modification(self) -> QueryUpdated | QueryFailed | None:
+        """What to send for this query now, if anything differs from what was last sent; records
+        it as sent. Call on the notifier, with the live query's result settled."""
+        live = self._live
+        if live is None or live.runs == 0:
+            return None
+        error = live.error
+        if error is not None:
+            if self.sent_error is not None and _same_error(self.sent_error, error):
+                return None
+            self.sent, self.sent_error = _NOTHING, error
+            return QueryFailed(self.query_id, error)
+        result = live.result
+        sent = self.sent
+        if self.sent_error is None and sent is not _NOTHING and (sent is result or values_equal(sent, result)):
+            return None  # unchanged by Convex equality: nothing to send
+        self.sent, self.sent_error = result, None
+        return QueryUpdated(self.query_id, result)
+
+    def __repr__(self) -> str:
+        return f"<SessionQuery {self.query_id!r} {self.path}{'' if self.active else ' (inactive)'}>"
+
+
+def _same_error(a: BaseException, b: BaseException) -> bool:
+    """Two failures the client cannot tell apart: same type, message and ConvexError data."""
+    if a is b:
+        return True
+    if type(a) is not type(b) or str(a) != str(b):
+        return False
+    data_a, data_b = getattr(a, "data", None), getattr(b, "data", None)
+    try:
+        return data_a is data_b or values_equal(data_a, data_b)
+    except Exception:  # noqa: BLE001 - data that is no Convex value: compare as Python does
+        return data_a == data_b
+
+
+class Session:
+    """A subscriber holding a set of queries, sent one `Transition` per commit that changes any.
+
+    Made by `Reactor.open_session(on_transition, on_error=None)`. `on_transition(transition)` runs
+    on the notifier thread; `on_error(error)` is told (there too) when the App closes.
+
+    Attributes:
+        closed (bool): True after `close()` (or once the App is closed).
+        on_transition: Called with each `Transition`.
+        on_error: Called with the `AppClosedError` when the App closes, or `None`.
+    """
+
+    def __init__(self, reactor: "Reactor", on_transition: Callable[[Transition], None],
+                 on_error: Callable[[BaseException], None] | None = None) -> None:
+        self._reactor = reactor
+        self.on_transition = on_transition
+        self.on_error = on_error
+        self._queries: dict[Hashable, SessionQuery] = {}  # the query set, in the order added
+        self._removed: list[Hashable] = []  # removed since the last transition
+        self.closed = False
+        self.transitions = 0  # how many were sent
+
+    def add(self, query_id: Hashable, fn: Any, args: dict | None = None, identity: dict | None = None) -> None:
+        """Add query `fn(args)` (run as `identity`) under `query_id`; its first result comes in a
+        transition. Runs the query now unless another subscriber shares its run already.
+
+        Raises:
+            ValueError: `query_id` is in the session already.
+            RuntimeError: The session is closed.
+            FunctionNotFound, WrongFunctionKind, AppClosedError: as `app.subscribe`.
+        """
+        reactor = self._reactor
+        entry = SessionQuery(self, query_id)
+        try:
+            with DEFERRED, reactor._lock:
+                if self.closed:
+                    raise RuntimeError("this session is closed")
+                if query_id in self._queries:
+                    raise ValueError(f"query id {query_id!r} is in use in this session already")
+                self._queries[query_id] = entry
+            reactor._attach(entry, fn, args, identity)
+            reactor._session_changed(self)
+        except BaseException:
+            with DEFERRED, reactor._lock:
+                if self._queries.get(query_id) is entry:
+                    del self._queries[query_id]
+                reactor.unsubscribe(entry)
+            raise
+
+    def remove(self, query_id: Hashable) -> None:
+        """Remove a query: the next transition carries `QueryRemoved(query_id)`, and no update
+        of it after that.
+
+        Raises:
+            KeyError: No query of the session has that id.
+        """
+        reactor = self._reactor
+        with DEFERRED, reactor._lock:
+            if self.closed:
+                raise RuntimeError("this session is closed")
+            entry = self._queries.pop(query_id)
+            self._removed.append(query_id)
+            reactor.unsubscribe(entry)
+        reactor._session_changed(self)
+
+    @property
+    def query_ids(self) -> list:
+        """The ids of the session's queries, in the order they were added."""
+        return list(self._queries)
+
+    def close(self) -> None:
+        """Drop every query and stop all transitions. Idempotent."""
+        self._reactor._close_session(self)
+
+    def _transition(self) -> Transition | None:
+        """The transition to send now, or None (nothing changed, or a query of the session is
+        still to re-run for a commit, so the results do not all hold at one timestamp yet). Call
+        on the notifier with `delivering` held: results change only there, or in a first run."""
+        reactor = self._reactor
+        with reactor._lock:
+            if self.closed:
+                return None
+            pending = reactor._pending
+            if any(entry._live is not None and entry._live.key in pending for entry in self._queries.values()):
+                return None
+            ts = reactor._ts
+            entries = list(self._queries.values())
+            removed, self._removed = self._removed, []
+        modifications: list = [QueryRemoved(query_id) for query_id in removed]
+        for entry in entries:
+            change = entry.modification()
+            if change is not None:
+                modifications.append(change)
+        return Transition(ts, modifications) if modifications else None
+
+    def __repr__(self) -> str:
+        return f"<Session {len(self._queries)} queries{' (closed)' if self.closed else ''}>"
