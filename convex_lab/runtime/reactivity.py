@@ -13,7 +13,7 @@ Responsibilities:
   runtime/notifier.py); sessions' transitions are built and sent there, after each pass.
 - A mutation called from Python returns after the deliveries its commit triggered. When it was
   called on the main thread (a cell, a script), the notifier is idle and none of the touched
-  queries feeds a widget, the main thread delivers them itself: that skips a thread hand-off
+  queries feeds a widget or a session, the main thread delivers them itself: that skips a thread hand-off
   (~70 µs) per mutation.
 - Widgets subscribe `notifier_only`: their callbacks, first delivery included, and any other work
   they post with `call_soon` run only on the notifier thread, so their traits have a single writer.
@@ -97,11 +97,7 @@ def _field(fields: tuple[str, ...], i: int) -> str:
 
 
 class Subscription:
-    """One subscriber of a live query, as `app.subscribe` returns it: a callback.
-
-    (The other kind of subscriber is a `SessionQuery`, one query of a `Session`. Both have
-    `active`, `notifier_only` and `_live`; the Reactor delivers to a Subscription by calling its
-    callback, and to a SessionQuery by marking its session for the pass's transitions.)
+    """One subscriber of a live query, as `app.subscribe` returns it.
 
     Attributes:
         result: The last result delivered to the callback (`None` before the first).
@@ -113,6 +109,8 @@ class Subscription:
         on_error: The function called with each failure, or `None`.
     """
 
+    # A live query's subscribers are Subscriptions (a callback) and SessionQuery objects (one
+    # query of a Session, runtime/sessions.py); both have `active`, `notifier_only` and `_live`.
     session_query = False
 
     def __init__(self, reactor: "Reactor", callback: Callable[[Any], None],
@@ -222,12 +220,12 @@ class Reactor:
         self._pending: dict[tuple, int] = {}
         self._generation = 0
         self._reasons: dict[tuple, Rerun] = {}  # why each pending query will re-run
-        # The newest commit whose touched queries are all in `_pending` (or re-run since): every
-        # live query not pending holds its result at this timestamp. What transitions report.
+        # The newest commit, set by `_on_commit` together with its marks in `_pending` (so it
+        # equals `database.last_ts` whenever the commit lock is free): every live query not
+        # pending holds its result at this timestamp. What transitions report.
         self._ts = database.last_ts
         self._sessions: dict[Session, None] = {}  # open sessions, in the order opened
         self._dirty: dict[Session, None] = {}  # sessions with something to send, maybe
-        self._closed = False
         self.notifier = Notifier(self._deliver_pending, self._inline_allowed)
         # Held while delivering or running tasks, so callbacks never run concurrently (the
         # notifier's lock; see runtime/notifier.py).
@@ -281,7 +279,6 @@ class Reactor:
                 live.subscribers.append(subscriber)
             if fresh:
                 self._run(live)
-                self._ran()
         return live
 
     def unsubscribe(self, subscription: Subscription | SessionQuery) -> None:
@@ -345,11 +342,6 @@ class Reactor:
             sessions = list(self._dirty)
         for session in sessions:
             transition = session._transition()
-            with self._lock:
-                if transition is not None or session.closed or not any(
-                        entry._live is not None and entry._live.key in self._pending
-                        for entry in session._queries.values()):
-                    self._dirty.pop(session, None)
             if transition is None:
                 continue
             session.transitions += 1
@@ -440,13 +432,6 @@ class Reactor:
         _call(subscription, lambda path: log.exception("convex_lab: %s of live query %s raised", what, path),
               subscription.path)
 
-    def _ran(self) -> None:
-        """After a run (commit lock held): every commit up to `last_ts` has been through
-        `_on_commit`, so results not pending hold at it."""
-        ts = self.database.last_ts
-        if ts > self._ts:
-            self._ts = ts
-
     # -- commits ----------------------------------------------------------------------------
     def _on_commit(self, commit: "Commit") -> None:
         """Database listener (commit lock held): queue the live queries this commit touched."""
@@ -515,8 +500,6 @@ class Reactor:
                     live.reasons.append(reason)
                 with self.database.lock:
                     self._run(live)
-                    if self.database.last_ts > self._ts:  # (`_ran`, inlined)
-                        self._ts = self.database.last_ts
                 for subscription in list(live.subscribers):
                     if subscription.notifier_only and not on_notifier:
                         # A widget or session that subscribed meanwhile: its work stays on the notifier.
@@ -573,7 +556,6 @@ class Reactor:
                 self.unsubscribe(subscription)
             for session in sessions:
                 self._close_session(session)
-        self._closed = True
         self.notifier.close()
 
     def _check(self) -> None:

@@ -185,18 +185,22 @@ class Session:
         self._reactor._close_session(self)
 
     def _transition(self) -> Transition | None:
-        """The transition to send now, or None (nothing changed, or a query of the session is
-        still to re-run for a commit, so the results do not all hold at one timestamp yet). Call
-        on the notifier with `delivering` held: results change only there, or in a first run."""
+        """The transition to send now, or None: nothing changed, or a query of the session is
+        still to re-run for a commit (the results would not all hold at one timestamp; the
+        session stays marked for the next pass). Clears the session's mark. Call on the notifier
+        with `delivering` held: results of live queries already run change only there."""
         reactor = self._reactor
         with reactor._lock:
+            reactor._dirty.pop(self, None)
             if self.closed:
                 return None
+            # A query whose first run is under way (another thread's `add`) joins a later one.
+            entries = [entry for entry in self._queries.values() if entry._live is not None and entry._live.runs]
             pending = reactor._pending
-            if any(entry._live is not None and entry._live.key in pending for entry in self._queries.values()):
+            if any(entry._live.key in pending for entry in entries):  # type: ignore[union-attr]
+                reactor._dirty[self] = None
                 return None
             ts = reactor._ts
-            entries = list(self._queries.values())
             removed, self._removed = self._removed, []
         modifications: list = [QueryRemoved(query_id) for query_id in removed]
         for entry in entries:
