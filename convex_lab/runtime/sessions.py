@@ -59,7 +59,7 @@ _NOTHING = object()  # a session query's "sent" before its first result went out
 class SessionQuery:
     """One query of a session: a subscriber of its `LiveQuery`, remembering what was sent."""
 
-    session_query = True  # see Subscriber in reactivity.py
+    session_query = True  # the kind of subscriber (a `Subscription` has False; see reactivity.py)
     notifier_only = True  # a session's transitions are built and sent on the notifier thread
 
     def __init__(self, session: "Session", query_id: Hashable) -> None:
