@@ -28,7 +28,6 @@ import json
 import logging
 import sys
 import threading
-import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple
 
