@@ -40,6 +40,7 @@ from .errors import (
     UniqueQueryError,
     WrongFunctionKind,
 )
+from .runtime.modules import action, internal_action, internal_mutation, internal_query, mutation, query
 from .schema import define_schema, define_table
 from .validators import ValidationMismatch, v
 from .values import UNSET, Int64
@@ -49,6 +50,12 @@ __version__ = "0.1.0"
 # Every error class is importable from here (`from convex_lab import SchemaValidationError`).
 __all__ = [
     "App",
+    "action",
+    "internal_action",
+    "internal_mutation",
+    "internal_query",
+    "mutation",
+    "query",
     "AppClosedError",
     "ArgumentValidationError",
     "ConvexError",

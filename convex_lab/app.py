@@ -19,8 +19,10 @@ from .interrupts import DEFERRED
 from .runtime.execution import Runtime
 from .runtime.registry import FunctionHandle, _in_coroutine
 from .runtime.logs import ExecutionLog
+from .runtime.modules import read_directory
 from .runtime.reactivity import Reactor, Subscription
 from . import data_io
+from .schema import SchemaDefinition
 
 
 class App:
@@ -70,6 +72,7 @@ class App:
             if not self.path:
                 self._db.listeners.append(lambda commit: self._persistence.mirror([commit]))
             self._execution_log = ExecutionLog()
+            self._loaded_functions: dict[Any, set[str]] = {}  # functions directory -> its paths
             self._runtime = Runtime(self._db, self._execution_log)
             self._reactor = Reactor(self._db, self._runtime)
         except BaseException:  # Ctrl-C or a damaged file: release the file again
@@ -306,6 +309,49 @@ class App:
             FunctionNotFound: No function is registered at that path.
         """
         return self._runtime.call(self._runtime.resolve(fn, "action").path, args or {})
+
+    def load_functions(self, directory: str | os.PathLike) -> list[str]:
+        """Load a functions directory: every `.py` module in it (and its subfolders), with the
+        functions it declares with `@query`, `@mutation`, ... (imported from `convex_lab`), and
+        its `schema.py`.
+
+        A function's path is its module's path and the name it is bound to: `messages.py`'s
+        `send` is `messages:send`, `admin/users.py`'s `list` is `admin/users:list`. Modules can
+        import each other relatively (`from .messages import send`). Files and folders whose
+        names start with `_` or `.` are skipped. `schema.py`'s `schema` (a `define_schema(...)`)
+        is installed as `set_schema` does.
+
+        Loading the same directory again (after editing it) re-imports every module: changed
+        functions replace the old ones and their live queries re-run, functions no longer
+        declared are removed, and the data stays. All or nothing: if a module fails to import or
+        the schema does not fit the data, nothing changes.
+
+        Args:
+            directory: The functions directory.
+
+        Returns:
+            The paths of the functions it declares, sorted.
+
+        Raises:
+            FileNotFoundError: `directory` is not a directory.
+            SchemaValidationError: Stored documents do not match `schema.py`'s schema.
+            TypeError: `schema.py`'s `schema` is not a `define_schema(...)`.
+            Exception: Whatever a module raised while importing (its note names the file).
+        """
+        loaded = read_directory(directory)
+        if loaded.has_schema:
+            if loaded.schema is not None and not isinstance(loaded.schema, SchemaDefinition):
+                raise TypeError(f"schema.py's `schema` must be a define_schema(...), got {type(loaded.schema).__name__}.")
+            self.set_schema(loaded.schema)
+        for path, spec in loaded.functions.items():
+            module, _, name = path.partition(":")
+            self._runtime.register(spec.kind, spec.internal, spec.handler, args=spec.args,
+                                   returns=spec.returns, name=name, module=module)
+            spec.path = path
+        for path in self._loaded_functions.get(loaded.directory, set()) - set(loaded.functions):
+            self._runtime.unregister(path)
+        self._loaded_functions[loaded.directory] = set(loaded.functions)
+        return sorted(loaded.functions)
 
     @property
     def functions(self) -> dict[str, FunctionHandle]:

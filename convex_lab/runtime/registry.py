@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..errors import FunctionNotFound, InvalidFunctionPath, WrongFunctionKind
+from ..errors import FunctionNotFound, InvalidFunctionCall, InvalidFunctionPath, WrongFunctionKind
 from ..validators import args_validator
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -178,6 +178,50 @@ def _refuse_direct_call(path: str) -> None:
 # The registry
 
 
+class FunctionSpec:
+    """A function declared in a functions directory with a module-level decorator
+    (`from convex_lab import query`): not yet registered on any App.
+
+    `app.load_functions(dir)` registers it under its module's path and the name it is bound to
+    (`messages.py`'s `send` becomes `messages:send`) and sets `path`. After that it can be passed
+    wherever a function is expected (`ctx.run_mutation(send, ...)`, `app.run(send)`), as a handle
+    can. Called directly, it says how to run it.
+
+    Attributes:
+        kind (str): `"query"`, `"mutation"` or `"action"`.
+        internal (bool): Whether it is an internal function.
+        handler: The decorated function.
+        path (str | None): Its path once a directory holding it was loaded, else `None`.
+    """
+
+    def __init__(self, kind: str, internal: bool, handler: Callable[..., Any], args: Any, returns: Any) -> None:
+        if not callable(handler):
+            raise TypeError(f"@{kind} decorates a function, got {handler!r}.")
+        if inspect.iscoroutinefunction(handler) and kind != "action":
+            raise TypeError(f"{getattr(handler, '__name__', handler)}: queries and mutations must be plain `def` "
+                            "functions; only actions may be `async def`.")
+        self.kind = kind
+        self.internal = internal
+        self.handler = handler
+        self.args = args_validator(args) if args is not None else None  # checked now: at import
+        self.returns = returns
+        self.path: str | None = None
+        self.__wrapped__ = handler
+        self.__doc__ = handler.__doc__
+        self.__name__ = getattr(handler, "__name__", "default")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        where = f"app.run({self.path!r}, ...)" if self.path else "app.run(\"module:name\", ...)"
+        raise InvalidFunctionCall(
+            f"{self.__name__} is declared for a functions directory: load the directory with "
+            f"app.load_functions(dir), then call it with {where}, or ctx.run_{self.kind}(...) inside a function."
+        )
+
+    def __repr__(self) -> str:
+        internal = "internal " if self.internal else ""
+        return f"<convex_lab {internal}{self.kind} {self.path or self.__name__} (declared, {'loaded' if self.path else 'not loaded'})>"
+
+
 class Registry:
     """Registered functions by path: `functions` (path → `FunctionDef`) and `handles` (path →
     `FunctionHandle`), registration and lookup."""
@@ -189,6 +233,12 @@ class Registry:
         self.on_redefine: Callable[[str], None] | None = None
 
     # -- registration -----------------------------------------------------------------------
+    def unregister(self, path: str) -> None:
+        """Forget the function at `path` (its module no longer declares it). Its live queries
+        fail on their next run with `FunctionNotFound`."""
+        self.functions.pop(path, None)
+        self.handles.pop(path, None)
+
     def register(self, kind: str, internal: bool, handler: Callable[..., Any], *, args: Any = None,
                  returns: Any = None, name: str | None = None, module: str = "notebook",
                  unlimited: bool = False) -> FunctionHandle:
@@ -217,6 +267,13 @@ class Registry:
         """A FunctionDef from a handle or a path, checking its kind when `expected_kind` is given."""
         if isinstance(fn, FunctionHandle):
             definition = self.functions.get(fn.path, fn.definition)
+        elif isinstance(fn, FunctionSpec):
+            definition = self.functions.get(fn.path) if fn.path is not None else None
+            if definition is None:
+                raise FunctionNotFound(
+                    f"The function {fn.__name__} is declared for a functions directory that this App has not "
+                    "loaded: call app.load_functions(dir) first."
+                )
         elif isinstance(fn, str):
             definition = self.functions.get(fn)  # fast path: already a normalised path
             path = fn
