@@ -21,6 +21,7 @@ from .runtime.registry import FunctionHandle, _in_coroutine
 from .runtime.logs import ExecutionLog
 from .runtime.modules import read_directory
 from .runtime.reactivity import Reactor, Subscription
+from .runtime.system_functions import register_system_functions
 from . import data_io
 from .schema import SchemaDefinition
 
@@ -74,6 +75,7 @@ class App:
             self._execution_log = ExecutionLog()
             self._loaded_functions: dict[Any, set[str]] = {}  # functions directory -> its paths
             self._runtime = Runtime(self._db, self._execution_log)
+            register_system_functions(self._runtime)
             self._reactor = Reactor(self._db, self._runtime)
         except BaseException:  # Ctrl-C or a damaged file: release the file again
             self._persistence.close()
@@ -93,7 +95,7 @@ class App:
 
     def __repr__(self) -> str:
         where = self.path or "memory"
-        return f"<convex_lab.App {where}: {len(self._db.store.tables)} tables, {len(self._runtime.functions)} functions>"
+        return f"<convex_lab.App {where}: {len(self.tables())} tables, {len(self._runtime.user_paths())} functions>"
 
     def __enter__(self) -> App:
         return self
@@ -356,7 +358,8 @@ class App:
     @property
     def functions(self) -> dict[str, FunctionHandle]:
         """The registered functions: a new dict of path -> `FunctionHandle`."""
-        return dict(self._runtime.handles)
+        handles = self._runtime.handles
+        return {path: handles[path] for path in self._runtime.user_paths()}
 
     def function(self, fn: Any, kind: str | None = None) -> FunctionHandle:
         """The registered function that `fn` names, found as `app.run` finds it.

@@ -22,6 +22,10 @@ from ..validators import args_validator
 if TYPE_CHECKING:  # pragma: no cover
     from .execution import Runtime
 
+# The module of convex_lab's own functions (the CLI's and the dashboard's), internal and hidden
+# from listings, as Convex's `_system/...` functions are.
+SYSTEM_MODULE = "_system/"
+
 _MODULE_RE = re.compile(r"^[A-Za-z0-9_\-.]+(/[A-Za-z0-9_\-.]+)*$")
 _NAME_RE = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 
@@ -232,6 +236,10 @@ class Registry:
         # Called with a path whose function was just replaced (reactivity re-runs its live queries).
         self.on_redefine: Callable[[str], None] | None = None
 
+    def user_paths(self) -> list[str]:
+        """The paths of the app's own functions, sorted (convex_lab's `_system/` ones left out)."""
+        return sorted(path for path in self.functions if not path.startswith(SYSTEM_MODULE))
+
     # -- registration -----------------------------------------------------------------------
     def unregister(self, path: str) -> None:
         """Forget the function at `path` (its module no longer declares it). Its live queries
@@ -294,7 +302,8 @@ class Registry:
         as the module's default export (`send:default`); when no such function exists, the one
         function named `send` in any module is meant. Otherwise: FunctionNotFound, with the
         candidates (or the closest names) as suggestions."""
-        named = [d for d in self.functions.values() if ":" not in name and d.path.partition(":")[2] == name]
+        named = [d for d in self.functions.values()
+                 if ":" not in name and d.path.partition(":")[2] == name and not d.path.startswith(SYSTEM_MODULE)]
         if len(named) == 1:
             return named[0]
         message = f"Could not find function for '{path}'."
@@ -302,12 +311,12 @@ class Registry:
             choices = " or ".join(f"'{d.path}'" for d in sorted(named, key=lambda d: d.path))
             message += f" Several functions are named '{name}': did you mean {choices}?"
         else:
-            close = difflib.get_close_matches(path, sorted(self.functions), n=3, cutoff=0.8)
+            close = difflib.get_close_matches(path, self.user_paths(), n=3, cutoff=0.8)
             if close:
                 message += f" Did you mean {' or '.join(repr(c) for c in close)}?"
             else:
                 message += (f" Define it with @app.{expected_kind or 'query'} first "
-                            f"(registered: {', '.join(sorted(self.functions)) or 'none'}).")
+                            f"(registered: {', '.join(self.user_paths()) or 'none'}).")
         raise FunctionNotFound(message)
 
 
