@@ -105,12 +105,14 @@ def default_format(client_header: str | None) -> str:
     return CLEAN
 
 
-def export_value(value: Any, fmt: str) -> Any:
-    """An internal value in a response format, ready for `orjson.dumps` (no NaN left as a float)."""
+def export_value(value: Any, fmt: str) -> orjson.Fragment:
+    """An internal value in a response format, as JSON text for `orjson.dumps` to embed.
+
+    Object fields come out sorted, as Convex stores and sends them."""
     if fmt == ENCODED:
-        return to_convex_json(value)
+        return orjson.Fragment(orjson.dumps(to_convex_json(value), option=orjson.OPT_SORT_KEYS))
     if fmt == CLEAN:
-        return to_clean_json(value)
+        return orjson.Fragment(orjson.dumps(to_clean_json(value), option=orjson.OPT_SORT_KEYS))
     # Export JSON, float layout as Convex writes it (`36.0`, `1e16`).
     return orjson.Fragment(dumps_export(value))
 
