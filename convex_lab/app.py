@@ -19,6 +19,7 @@ from .engine.persistence import ADMIN_KEY_KEY, Persistence
 from .errors import AppClosedError
 from .interrupts import DEFERRED
 from .runtime.execution import Runtime
+from .runtime.http import HttpRouter
 from .runtime.registry import FunctionHandle, _in_coroutine
 from .runtime.logs import ExecutionLog
 from .runtime.modules import read_directory
@@ -49,6 +50,8 @@ class App:
 
     Attributes:
         path (str | None): The database file, or `None` for an in-memory App.
+        http (HttpRouter): The App's HTTP actions: `app.http.route(path=..., method=...,
+            handler=...)`, served at `<url>/http/<path>` by `serve`.
 
     Examples:
         >>> app = App()                      # in memory; App("lab.duckdb") is durable
@@ -65,6 +68,7 @@ class App:
         self._closed = False
         self._admin_key: str | None = None
         self._server: Server | None = None
+        self.http = HttpRouter()
         # Opening a file another App of this process has open takes it over: that App is closed
         # (its live views say so), and every commit it acknowledged is in the file already.
         self._persistence = Persistence(self.path)

@@ -355,3 +355,45 @@ class Runtime(Registry):
         finally:
             logmod.current_capture.reset(token)
         return execution.finish(self.execution_log, error)
+
+    # -- HTTP actions -----------------------------------------------------------------------
+    def execute_http_action(self, definition: FunctionDef, request: Any, identity: dict | None = None) -> Execution:
+        """Run a `def` HTTP action (`definition.handler(ctx, request)`, blocking) and log it;
+        its `Execution` holds what the handler returned (unchecked) or raised."""
+        capture = logmod.Capture()
+        execution = Execution(definition, "http", capture)
+        ctx = ActionCtx(self, identity, False, capture)
+
+        def run() -> Any:
+            logmod.current_capture.set(capture)  # inside a copy of the context: it leaves with it
+            return definition.handler(ctx, request)
+
+        error = None
+        try:
+            execution.value = contextvars.copy_context().run(run)
+        except Exception as exc:  # noqa: BLE001 - the handler's outcome: kept, not raised
+            error = exc
+        except BaseException as exc:
+            execution.finish(self.execution_log, exc)
+            raise
+        return execution.finish(self.execution_log, error)
+
+    def start_http_action(self, definition: FunctionDef, request: Any, identity: dict | None = None) -> Future:
+        """Start an `async def` HTTP action on convex_lab's loop; a Future of its `Execution`."""
+        return submit(self._run_async_http_action(definition, request, identity))
+
+    async def _run_async_http_action(self, definition: FunctionDef, request: Any, identity: dict | None) -> Execution:
+        capture = logmod.Capture()
+        token = logmod.current_capture.set(capture)
+        execution = Execution(definition, "http", capture)
+        error = None
+        try:
+            execution.value = await definition.handler(ActionCtx(self, identity, True, capture), request)
+        except Exception as exc:  # noqa: BLE001
+            error = exc
+        except BaseException as exc:
+            execution.finish(self.execution_log, exc)
+            raise
+        finally:
+            logmod.current_capture.reset(token)
+        return execution.finish(self.execution_log, error)

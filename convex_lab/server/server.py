@@ -4,7 +4,8 @@ A request must not wait behind a busy notebook cell, so the server never uses th
 it runs its own asyncio loop on the `convex_lab-server` thread. Handlers never run a function on
 that loop: queries, mutations and plain `def` actions hold the commit lock or block, so they run
 on the worker pool (`convex_lab-http-*` threads); `async def` actions run on convex_lab's runtime
-loop. The routes come from `http_api.routes`.
+loop. The routes come from `http_api.routes` (the `/api` endpoints) and `http_actions.routes`
+(`/http/...`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
-from . import http_api
+from . import http_actions, http_api
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..app import App
@@ -61,7 +62,7 @@ class Server:
         self._http: tornado.httpserver.HTTPServer | None = None
 
     def application(self) -> tornado.web.Application:
-        return tornado.web.Application(http_api.routes(self), log_function=_quiet,
+        return tornado.web.Application(http_api.routes(self) + http_actions.routes(self), log_function=_quiet,
                                        default_handler_class=http_api.NotFoundHandler,
                                        default_handler_args={"server": self})
 
