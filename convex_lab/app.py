@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+import threading
 import weakref
 from typing import Any, Callable
 
@@ -67,6 +68,7 @@ class App:
         self.path = os.fspath(path) if path is not None else None
         self._closed = False
         self._admin_key: str | None = None
+        self._admin_key_lock = threading.Lock()  # one key, even when first asked from two threads
         self._server: Server | None = None
         self.http = HttpRouter()
         # Opening a file another App of this process has open takes it over: that App is closed
@@ -169,6 +171,7 @@ class App:
             >>> app.stop_serving()
         """
         self._db.check_open()
+        self.admin_key  # read (or made) here, so the server's loop never waits on the file for it
         server = self._server
         if server is not None and server.url is not None:
             if host == server.host and port in (0, server.port):
@@ -199,15 +202,18 @@ class App:
         """
         key = self._admin_key
         if key is None:
-            self._db.check_open()
-            if self.path:
-                key = self._persistence.get_meta(ADMIN_KEY_KEY)
+            with self._admin_key_lock:
+                key = self._admin_key
                 if key is None:
-                    key = _new_admin_key()
-                    self._persistence.save_meta(ADMIN_KEY_KEY, key)
-            else:
-                key = _new_admin_key()
-            self._admin_key = key
+                    self._db.check_open()
+                    if self.path:
+                        key = self._persistence.get_meta(ADMIN_KEY_KEY)
+                        if key is None:
+                            key = _new_admin_key()
+                            self._persistence.save_meta(ADMIN_KEY_KEY, key)
+                    else:
+                        key = _new_admin_key()
+                    self._admin_key = key
         return key
 
     def _is_admin_key(self, key: str) -> bool:
@@ -484,11 +490,12 @@ class App:
     def logs(self):
         """The recent executions (the last 10,000) as a pandas DataFrame, oldest first.
 
-        Columns: `id`, `timestamp` (UTC), `path`, `kind` (query, mutation, action), `caller`
-        (`notebook`, `action`, `subscription`), `duration_ms`, `status` (`success` or
-        `failure`), `error` (`"TypeName: message"` or None) and `lines` (what the function
-        printed or logged). Functions run through `ctx.run_query`/`ctx.run_mutation` are part of
-        their caller's execution.
+        Columns: `id`, `timestamp` (UTC), `path`, `kind` (query, mutation, action, and
+        http_action for an HTTP action, whose path is its method and route: `GET /hello`),
+        `caller` (`notebook`, `action`, `subscription`, `http` for requests to `serve`'s
+        server), `duration_ms`, `status` (`success` or `failure`), `error` (`"TypeName:
+        message"` or None) and `lines` (what the function printed or logged). Functions run
+        through `ctx.run_query`/`ctx.run_mutation` are part of their caller's execution.
         """
         return self._execution_log.dataframe()
 

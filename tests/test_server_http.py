@@ -748,3 +748,36 @@ def test_admin_key_survives_reopening_a_file_app(tmp_path):
     other = tmp_path / "other.duckdb"
     with App(other) as third:
         assert third.admin_key != key
+
+
+def test_stop_called_on_the_servers_own_loop_does_not_deadlock():
+    app = App()
+    try:
+        app.serve()
+        server = app._server
+        thread = server._thread
+        server._loop.call_soon_threadsafe(server.stop)
+        thread.join(60)
+        for helper in [t for t in threading.enumerate() if t.name == "convex_lab-server-stop"]:
+            helper.join(60)
+        assert not thread.is_alive() and server.url is None
+    finally:
+        app.close()
+
+
+def test_the_admin_key_is_made_once_under_concurrent_first_reads(tmp_path):
+    with App(tmp_path / "lab.duckdb") as app:
+        keys: list[str] = []
+        start = threading.Barrier(8)
+
+        def read() -> None:
+            start.wait()
+            keys.append(app.admin_key)
+
+        threads = [threading.Thread(target=read) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert len(set(keys)) == 1 and len(keys) == 8
+        assert app._persistence.get_meta("admin_key") == keys[0]

@@ -10,7 +10,8 @@ mutation has committed).
 Queries and mutations run in their own transaction; `ctx.run_query`/`ctx.run_mutation` inside them
 (`run_nested`) share it (a nested mutation is a sub-transaction rolled back if it raises) and are
 part of the caller's execution. An action's `ctx.run_*` calls are executions of their own, whose
-lines go to the action's capture. Every execution records itself in the `ExecutionLog` when it
+lines go to the action's capture. HTTP actions (`execute_http_action`, `start_http_action`) run
+as actions given `(ctx, request)`; what they return is checked by the server. Every execution records itself in the `ExecutionLog` when it
 finishes (`Execution.finish`). The engine (`engine/database.py`) owns locking and commits.
 """
 
@@ -60,8 +61,8 @@ class Execution:
 
     Attributes:
         path (str): The function's path.
-        kind (str): `"query"`, `"mutation"` or `"action"`.
-        caller (str): Who called: `"notebook"`, `"action"`, `"subscription"`, ...
+        kind (str): `"query"`, `"mutation"`, `"action"` or `"http_action"`.
+        caller (str): Who called: `"notebook"`, `"action"`, `"subscription"`, `"http"`, ...
         started_ms (float): When it started, in milliseconds since the Unix epoch.
         duration_ms (float): How long it ran, in milliseconds.
         value: What it returned (converted to a Convex value); `None` when it failed.

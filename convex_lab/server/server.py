@@ -120,6 +120,9 @@ class Server:
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
+        if threading.current_thread() is thread:  # from the loop itself: it cannot wait for itself
+            loop.call_soon(lambda: threading.Thread(target=self.stop, name="convex_lab-server-stop").start())
+            return
         if thread.is_alive():
             future = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
             try:
