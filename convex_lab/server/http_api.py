@@ -18,7 +18,7 @@ from urllib.parse import unquote_to_bytes
 import orjson
 import tornado.web
 
-from ..errors import InvalidFunctionPath
+from ..errors import ConvexSystemError, InvalidFunctionPath
 from ..runtime.registry import FunctionDef, canonical_path, normalize_path
 from ..values import display_value
 from . import wire
@@ -205,9 +205,7 @@ def prepare_call(runtime: Any, path: str, kind: str | None, args: Any, caller: C
                       f"but it is defined as {definition.kind.capitalize()}.")
     try:
         values = wire.loads_args(wire.positional_args(args))
-    except (ValueError, TypeError) as exc:
-        raise Refused(f"Invalid arguments for {canonical_path(path)}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - a ConvexSystemError (too deep, ...): same answer
+    except (ValueError, TypeError, ConvexSystemError) as exc:  # a bad encoding, nesting too deep, ...
         raise Refused(f"Invalid arguments for {canonical_path(path)}: {exc}") from None
     if len(values) != 1:
         raise Refused("ArgumentValidationError: Expected to receive a single object as the function's argument. "
