@@ -40,6 +40,7 @@ from .errors import (
     UniqueQueryError,
     WrongFunctionKind,
 )
+from .runtime.http import Response
 from .runtime.modules import action, internal_action, internal_mutation, internal_query, mutation, query
 from .schema import define_schema, define_table
 from .validators import ValidationMismatch, v
@@ -80,6 +81,7 @@ __all__ = [
     "PageSizeTooLarge",
     "QueryReused",
     "ReadOnlyTable",
+    "Response",
     "ReturnsValidationError",
     "SchemaDefinitionError",
     "SchemaValidationError",

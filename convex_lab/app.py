@@ -8,20 +8,26 @@ module that owns the concept.
 
 from __future__ import annotations
 
+import hmac
 import os
+import secrets
+import threading
 import weakref
 from typing import Any, Callable
 
 from .engine.database import Database
-from .engine.persistence import Persistence
+from .engine.persistence import ADMIN_KEY_KEY, Persistence
 from .errors import AppClosedError
 from .interrupts import DEFERRED
 from .runtime.execution import Runtime
+from .runtime.http import HttpRouter
 from .runtime.registry import FunctionHandle, _in_coroutine
 from .runtime.logs import ExecutionLog
 from .runtime.modules import read_directory
 from .runtime.reactivity import Reactor, Subscription
 from .runtime.system_functions import register_system_functions
+from .server import Server
+from .server.wire import HttpError, jwt_issuer
 from . import data_io
 from .schema import SchemaDefinition
 
@@ -46,6 +52,8 @@ class App:
 
     Attributes:
         path (str | None): The database file, or `None` for an in-memory App.
+        http (HttpRouter): The App's HTTP actions: `app.http.route(path=..., method=...,
+            handler=...)`, served at `<url>/http/<path>` by `serve`.
 
     Examples:
         >>> app = App()                      # in memory; App("lab.duckdb") is durable
@@ -60,6 +68,10 @@ class App:
             raise ValueError(f'limits must be "on" or "off", got {limits!r}.')
         self.path = os.fspath(path) if path is not None else None
         self._closed = False
+        self._admin_key: str | None = None
+        self._admin_key_lock = threading.Lock()  # one key, even when first asked from two threads
+        self._server: Server | None = None
+        self.http = HttpRouter()
         # Opening a file another App of this process has open takes it over: that App is closed
         # (its live views say so), and every commit it acknowledged is in the file already.
         self._persistence = Persistence(self.path)
@@ -118,6 +130,8 @@ class App:
         self._close(reason)
 
     def _close(self, reason: str) -> None:
+        # The server goes first: no request may start on a closing database.
+        self.stop_serving()
         # Not interruptible: a Ctrl-C waits until the file is released and the views are told.
         with DEFERRED:
             if self._closed:
@@ -127,6 +141,99 @@ class App:
             with self._db.lock:
                 self._persistence.close()
             self._closed = True
+
+    # -- serving ----------------------------------------------------------------------------
+    def serve(self, port: int = 0, host: str = "127.0.0.1") -> str:
+        """Serve this App's HTTP API, the one Convex's clients speak; returns its URL.
+
+        The server runs on its own thread, so it answers while a cell is busy. It offers
+        Convex's function endpoints (`POST /api/query`, `/api/mutation`, `/api/action`,
+        `/api/run/<module>/<function>`, ...), so `ConvexHttpClient` (npm or PyPI) and plain HTTP
+        requests can call public functions; internal functions need the admin key
+        (`Authorization: Convex <app.admin_key>`). Calling `serve` again while serving returns
+        the same URL, unless another address is asked for (then the server moves there).
+        See the guide's Server page.
+
+        Args:
+            port: The TCP port; 0 (the default) picks a free one.
+            host: The interface to listen on. The default, `127.0.0.1`, accepts connections
+                from this machine only; `0.0.0.0` would accept them from the network.
+
+        Returns:
+            The server's URL, such as `http://127.0.0.1:8123` (no trailing slash).
+
+        Raises:
+            OSError: The port is taken.
+            AppClosedError: The App is closed.
+
+        Examples:
+            >>> url = app.serve()
+            >>> url.startswith("http://127.0.0.1:")
+            True
+            >>> app.stop_serving()
+        """
+        self._db.check_open()
+        self.admin_key  # read (or made) here, so the server's loop never waits on the file for it
+        server = self._server
+        if server is not None and server.url is not None:
+            if host == server.host and port in (0, server.port):
+                return server.url
+            self.stop_serving()
+        server = Server(self)
+        url = server.start(host, port)
+        self._server = server
+        return url
+
+    def stop_serving(self) -> None:
+        """Stop the server that `serve` started (idempotent); `serve` can start it again.
+
+        Open connections are closed; requests whose function is running finish it (a mutation
+        commits or not as it would have), but their answers are not sent.
+        """
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
+
+    @property
+    def admin_key(self) -> str:
+        """The admin key: `Authorization: Convex <admin_key>` makes an HTTP request the admin's.
+
+        The admin may call internal functions. A file-backed App keeps its key in the database
+        file, so it stays the same when the file is opened again; an in-memory App gets a new
+        random key. Keep it secret, as a password.
+        """
+        key = self._admin_key
+        if key is None:
+            with self._admin_key_lock:
+                key = self._admin_key
+                if key is None:
+                    self._db.check_open()
+                    if self.path:
+                        key = self._persistence.get_meta(ADMIN_KEY_KEY)
+                        if key is None:
+                            key = _new_admin_key()
+                            self._persistence.save_meta(ADMIN_KEY_KEY, key)
+                    else:
+                        key = _new_admin_key()
+                    self._admin_key = key
+        return key
+
+    def _is_admin_key(self, key: str) -> bool:
+        return hmac.compare_digest(key.encode("utf-8", "surrogatepass"), self.admin_key.encode("utf-8"))
+
+    def _identity_for_token(self, token: str) -> dict:
+        """The identity of a bearer token (a JWT) from an HTTP or WebSocket client.
+
+        Raises `HttpError` (401) as Convex answers a token it cannot verify. No auth provider
+        can be configured yet, so every well-formed token is refused as Convex refuses it when
+        no provider matches.
+        """
+        jwt_issuer(token)  # a token that is not a JWT, or names no issuer, is refused first
+        raise HttpError(
+            401, "NoAuthProvider",
+            "No auth provider found matching the given token (no providers configured). convex_lab does "
+            "not verify JWTs yet: call public functions without a token, or use the admin key.",
+        )
 
     # -- schema -----------------------------------------------------------------------------
     def set_schema(self, schema: Any) -> None:
@@ -386,11 +493,12 @@ class App:
     def logs(self):
         """The recent executions (the last 10,000) as a pandas DataFrame, oldest first.
 
-        Columns: `id`, `timestamp` (UTC), `path`, `kind` (query, mutation, action), `caller`
-        (`notebook`, `action`, `subscription`), `duration_ms`, `status` (`success` or
-        `failure`), `error` (`"TypeName: message"` or None) and `lines` (what the function
-        printed or logged). Functions run through `ctx.run_query`/`ctx.run_mutation` are part of
-        their caller's execution.
+        Columns: `id`, `timestamp` (UTC), `path`, `kind` (query, mutation, action, and
+        http_action for an HTTP action, whose path is its method and route: `GET /hello`),
+        `caller` (`notebook`, `action`, `subscription`, `http` for requests to `serve`'s
+        server), `duration_ms`, `status` (`success` or `failure`), `error` (`"TypeName:
+        message"` or None) and `lines` (what the function printed or logged). Functions run
+        through `ctx.run_query`/`ctx.run_mutation` are part of their caller's execution.
         """
         return self._execution_log.dataframe()
 
@@ -569,6 +677,10 @@ class App:
                 on its `.result`.
         """
         return data_io.import_rows(self._db, self._persistence, table, rows, progress=progress)
+
+
+def _new_admin_key() -> str:
+    return f"convex-lab|{secrets.token_hex(32)}"
 
 
 class TableView:

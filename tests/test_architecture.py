@@ -16,7 +16,7 @@ PACKAGE = Path(convex_lab.__file__).parent
 # Each layer may import only from itself and the layers listed after it; every other module
 # (values, keys, ids, validators, schema, errors, interrupts) is the core, below them all. The
 # package's `__init__` sits above everything.
-LAYERS = ["cli", "notebook", "app", "data_io", "runtime", "engine"]
+LAYERS = ["cli", "notebook", "app", "server", "data_io", "runtime", "engine"]
 CORE = len(LAYERS)
 
 

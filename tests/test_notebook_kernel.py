@@ -4,8 +4,11 @@ cell is busy — and unrelated writes send nothing."""
 
 from __future__ import annotations
 
+import json
 import queue
+import socket
 import time
+import urllib.request
 
 import pytest
 from jupyter_client.manager import start_new_kernel
@@ -164,6 +167,25 @@ def test_convex_line_magic(kernel, tmp_path):
     other_path = tmp_path / "other.duckdb"
     out = printed(kernel, f"%convex --app other open {other_path}\nprint(other.path, app.path)")
     assert out == f"{other_path} {path}"  # --app names the variable that is rebound
+
+
+def test_convex_serve_prints_the_url_and_serves_while_a_cell_is_busy(kernel):
+    execute(kernel, SETUP)
+    url = printed(kernel, "%convex serve")
+    assert url.startswith("http://127.0.0.1:")
+    # The server has its own thread: a busy cell does not hold up a request.
+    busy = kernel.execute("import time\nwhile not app.tables().get('messages'): time.sleep(0.01)")
+    request = urllib.request.Request(
+        f"{url}/api/mutation", data=json.dumps({"path": "notebook:send", "args": {"room": "a", "body": "hi"}}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert json.loads(response.read())["status"] == "success"
+    iopub_until(kernel, lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
+                and m["parent_header"].get("msg_id") == busy, 60, "the busy cell did not end")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert printed(kernel, f"%convex serve --port {port}") == f"http://127.0.0.1:{port}"
 
 
 def test_live_cell_with_pandas_stays_live_and_widgets_display_as_themselves(kernel):

@@ -35,7 +35,8 @@ MATERIALIZED_TS_KEY = "materialized_ts"  # every log row with ts <= this is in _
 LAST_CREATION_TIME_KEY = "last_creation_time"  # the largest _creationTime ever materialised
 LAST_TS_KEY = "last_ts"  # written by commits that may have no log rows (new tables, schema)
 FORMAT_KEY = "format"
-INTERNAL_META_KEYS = frozenset({MATERIALIZED_TS_KEY, LAST_CREATION_TIME_KEY, LAST_TS_KEY, FORMAT_KEY})
+ADMIN_KEY_KEY = "admin_key"  # the App's admin key (the HTTP API's `Authorization: Convex <key>`)
+INTERNAL_META_KEYS = frozenset({MATERIALIZED_TS_KEY, LAST_CREATION_TIME_KEY, LAST_TS_KEY, FORMAT_KEY, ADMIN_KEY_KEY})
 FORMAT_VERSION = "1"
 
 # Tuning knobs (module level so tests can shrink them).
@@ -578,6 +579,7 @@ class Persistence:
             self._open_con().execute(_META_UPSERT, (key, value))
 
     def get_meta(self, key: str) -> str | None:
+        """A setting stored with `save_meta`, or None."""
         with self._lock:
             rows = self._open_con().execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = ?", [key]).fetchall()
         return rows[0][0] if rows else None

@@ -106,6 +106,19 @@ def _app_option(line: str) -> tuple[str | None, list[str]]:
     return words[at + 1], words[:at] + words[at + 2:]
 
 
+_USAGE = "%convex [--app NAME] tables | data TABLE | sql QUERY | logs | open PATH | serve [--port N]"
+
+
+def _port_option(rest: str) -> int:
+    """The port of `%convex serve [--port N]` (0, a free port, without the option)."""
+    words = shlex.split(rest)
+    if not words:
+        return 0
+    if len(words) == 2 and words[0] == "--port" and words[1].isdigit():
+        return int(words[1])
+    raise ValueError(f"Usage: %convex serve [--port N]; got {rest!r}.")
+
+
 @magics_class
 class ConvexMagics(Magics):
     def _app(self, name: str | None) -> Any:
@@ -151,13 +164,13 @@ class ConvexMagics(Magics):
 
     @line_magic
     def convex(self, line: str) -> Any:
-        """%convex [--app NAME] tables | data TABLE | sql QUERY | logs | open PATH"""
+        """%convex [--app NAME] tables | data TABLE | sql QUERY | logs | open PATH | serve [--port N]"""
         app_name = None
         if line.lstrip().startswith("--app"):
             _, app_name, line = (line.strip().split(None, 2) + ["", ""])[:3]
         words = line.strip().split(None, 1)
         if not words:
-            raise ValueError("Usage: %convex [--app NAME] tables | data TABLE | sql QUERY | logs | open PATH")
+            raise ValueError(f"Usage: {_USAGE}")
         command, rest = words[0], (words[1] if len(words) > 1 else "")
         if command == "open":
             from ..app import App
@@ -184,7 +197,11 @@ class ConvexMagics(Magics):
             return app.sql(rest)
         if command == "logs":
             return app.logs()
-        raise ValueError(f"Unknown %convex command {command!r}: use tables, data TABLE, sql QUERY, logs or open PATH.")
+        if command == "serve":
+            print(app.serve(port=_port_option(rest)))
+            return None
+        raise ValueError(f"Unknown %convex command {command!r}: use tables, data TABLE, sql QUERY, logs, "
+                         "open PATH or serve [--port N].")
 
 
 def load_ipython_extension(shell: Any) -> None:

@@ -10,7 +10,8 @@ mutation has committed).
 Queries and mutations run in their own transaction; `ctx.run_query`/`ctx.run_mutation` inside them
 (`run_nested`) share it (a nested mutation is a sub-transaction rolled back if it raises) and are
 part of the caller's execution. An action's `ctx.run_*` calls are executions of their own, whose
-lines go to the action's capture. Every execution records itself in the `ExecutionLog` when it
+lines go to the action's capture. HTTP actions (`execute_http_action`, `start_http_action`) run
+as actions given `(ctx, request)`; what they return is checked by the server. Every execution records itself in the `ExecutionLog` when it
 finishes (`Execution.finish`). The engine (`engine/database.py`) owns locking and commits.
 """
 
@@ -60,8 +61,8 @@ class Execution:
 
     Attributes:
         path (str): The function's path.
-        kind (str): `"query"`, `"mutation"` or `"action"`.
-        caller (str): Who called: `"notebook"`, `"action"`, `"subscription"`, ...
+        kind (str): `"query"`, `"mutation"`, `"action"` or `"http_action"`.
+        caller (str): Who called: `"notebook"`, `"action"`, `"subscription"`, `"http"`, ...
         started_ms (float): When it started, in milliseconds since the Unix epoch.
         duration_ms (float): How long it ran, in milliseconds.
         value: What it returned (converted to a Convex value); `None` when it failed.
@@ -350,6 +351,48 @@ class Runtime(Registry):
         except Exception as exc:  # noqa: BLE001 - the action's outcome: kept, not raised
             error = exc
         except BaseException as exc:  # cancelled, interrupted: logged, then raised
+            execution.finish(self.execution_log, exc)
+            raise
+        finally:
+            logmod.current_capture.reset(token)
+        return execution.finish(self.execution_log, error)
+
+    # -- HTTP actions -----------------------------------------------------------------------
+    def execute_http_action(self, definition: FunctionDef, request: Any, identity: dict | None = None) -> Execution:
+        """Run a `def` HTTP action (`definition.handler(ctx, request)`, blocking) and log it;
+        its `Execution` holds what the handler returned (unchecked) or raised."""
+        capture = logmod.Capture()
+        execution = Execution(definition, "http", capture)
+        ctx = ActionCtx(self, identity, False, capture)
+
+        def run() -> Any:
+            logmod.current_capture.set(capture)  # inside a copy of the context: it leaves with it
+            return definition.handler(ctx, request)
+
+        error = None
+        try:
+            execution.value = contextvars.copy_context().run(run)
+        except Exception as exc:  # noqa: BLE001 - the handler's outcome: kept, not raised
+            error = exc
+        except BaseException as exc:
+            execution.finish(self.execution_log, exc)
+            raise
+        return execution.finish(self.execution_log, error)
+
+    def start_http_action(self, definition: FunctionDef, request: Any, identity: dict | None = None) -> Future:
+        """Start an `async def` HTTP action on convex_lab's loop; a Future of its `Execution`."""
+        return submit(self._run_async_http_action(definition, request, identity))
+
+    async def _run_async_http_action(self, definition: FunctionDef, request: Any, identity: dict | None) -> Execution:
+        capture = logmod.Capture()
+        token = logmod.current_capture.set(capture)
+        execution = Execution(definition, "http", capture)
+        error = None
+        try:
+            execution.value = await definition.handler(ActionCtx(self, identity, True, capture), request)
+        except Exception as exc:  # noqa: BLE001
+            error = exc
+        except BaseException as exc:
             execution.finish(self.execution_log, exc)
             raise
         finally:

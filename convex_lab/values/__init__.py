@@ -2,8 +2,8 @@
 
 One concept per module, imported here in dependency order: `model` (`UNSET`, `Int64`, the limit
 constants), `display` (how Convex prints values and floats), `convert` (Python → internal,
-`convex_value`, `copy_value`), `order` (`compare_values`, `values_equal`), `json` (Convex JSON and
-export JSON), `limits` (`value_size`, `check_document`, `check_value_limits`). Every name is
+`convex_value`, `copy_value`), `order` (`compare_values`, `values_equal`), `json` (Convex JSON,
+export JSON and clean JSON), `limits` (`value_size`, `check_document`, `check_value_limits`). Every name is
 importable from `convex_lab.values` itself. Ids live in `ids.py`; validators in `validators/`.
 The internal representation is described in docs/architecture.md ("Value representation inside
 convex_lab").
@@ -30,7 +30,15 @@ from .model import (
 from .display import display_value, format_float_export, format_size, stringify_value_for_error, type_name
 from .convert import convex_value, copy_value
 from .order import compare_values, values_equal
-from .json import dumps_export, from_convex_json, from_export_json, loads_export, to_convex_json, to_export_json
+from .json import (
+    dumps_export,
+    from_convex_json,
+    from_export_json,
+    loads_export,
+    to_clean_json,
+    to_convex_json,
+    to_export_json,
+)
 from .limits import check_document, check_field_name, check_identifier, check_value_limits, value_size
 
 __all__ = [
@@ -52,6 +60,7 @@ __all__ = [
     "values_equal",
     "to_convex_json",
     "from_convex_json",
+    "to_clean_json",
     "to_export_json",
     "from_export_json",
     "dumps_export",

@@ -1,7 +1,8 @@
-"""The two JSON forms of a value: Convex JSON (the wire form clients speak: `to_convex_json`,
-`from_convex_json`) and export JSON (snapshot export/import and DuckDB document bodies:
-`to_export_json`, `dumps_export`, `from_export_json`, `loads_export`). Formats are converted only
-here (and in the validators' JSON form, which uses these).
+"""The JSON forms of a value: Convex JSON (the wire form clients speak: `to_convex_json`,
+`from_convex_json`), export JSON (snapshot export/import and DuckDB document bodies:
+`to_export_json`, `dumps_export`, `from_export_json`, `loads_export`) and clean JSON (the lossy
+`"json"` format of the HTTP API: `to_clean_json`). Formats are converted only here (and in the
+validators' JSON form, which uses these).
 """
 
 from __future__ import annotations
@@ -192,6 +193,41 @@ def _json_type_desc(x: Any) -> str:
         return "map"
     return t.__name__
 
+
+
+# --------------------------------------------------------------------------------------------
+# Clean JSON (the HTTP API's `"json"` format: plain JSON, lossy)
+# --------------------------------------------------------------------------------------------
+
+
+def to_clean_json(v: Any) -> Any:
+    """Internal value → clean JSON, the HTTP API's default `"json"` format (lossy, one way).
+
+    Int64 → its decimal string; NaN/±inf → the strings `"NaN"`, `"Infinity"`, `"-Infinity"`;
+    bytes → a base64 string; everything else as plain JSON (so a string and bytes, or an Int64
+    and a string, can look the same). O(size).
+
+    >>> to_clean_json({"n": Int64(33), "x": float("nan"), "b": b"\\x00", "f": 1.5})
+    {'n': '33', 'x': 'NaN', 'b': 'AA==', 'f': 1.5}
+    """
+    t = type(v)
+    if t is str or t is bool or v is None:
+        return v
+    if t is float:
+        if v - v == 0.0:
+            return v
+        if v != v:
+            return "NaN"
+        return "Infinity" if v > 0 else "-Infinity"
+    if t is dict:
+        return {k: to_clean_json(x) for k, x in v.items()}
+    if t is list:
+        return [to_clean_json(x) for x in v]
+    if t is Int64:
+        return str(int(v))
+    if t is bytes:
+        return _b64(v)
+    raise TypeError(f"{v!r} is not an internal Convex value")
 
 
 # --------------------------------------------------------------------------------------------
