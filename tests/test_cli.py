@@ -96,3 +96,60 @@ def test_tables_are_aligned_with_system_fields_last():
     assert header.split() == ["body", "_id", "_creationTime"]
     assert first.split() == ["hi", "abc", "1.5"] and second.split() == ["a", "b", "de"]
     assert len(rule) >= len(header.rstrip())
+
+
+class Lines:
+    """The lines a process writes to a pipe, read on a thread, waited for with a timeout."""
+
+    def __init__(self, pipe) -> None:
+        import queue
+        import threading
+
+        self.queue: queue.Queue = queue.Queue()
+        threading.Thread(target=lambda: [self.queue.put(line) for line in pipe], daemon=True).start()
+
+    def until(self, text: str, timeout: float = 60) -> str:
+        import queue
+
+        seen = ""
+        while text not in seen:
+            try:
+                seen += self.queue.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"{text!r} never came; got {seen!r}") from None
+        return seen
+
+
+@pytest.mark.slow
+def test_dev_serves_reloads_and_the_other_commands_use_its_server(project, capsys):
+    import signal
+
+    dev = subprocess.Popen([sys.executable, "-m", "convex_lab.cli", "dev", str(project)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = Lines(dev.stdout), Lines(dev.stderr)
+    deployment = project / ".convex_lab" / "deployment.json"
+    try:
+        out.until("reload on save")
+        info = json.loads(deployment.read_text())
+        assert oct(deployment.stat().st_mode & 0o777) == "0o600" and info["pid"] == dev.pid
+        assert main(["run", "--dir", str(project), "messages:send", '{"room": "a", "body": "over http"}']) == 0
+        capsys.readouterr()
+        # The database file is the dev server's: the CLI says so and uses its server.
+        assert main(["data", "--dir", str(project), "--db", info["db"], "messages"]) == 0
+        captured = capsys.readouterr()
+        assert "held by the running app" in captured.err and "over http" in captured.out
+        # An edit is picked up: a new function appears.
+        source = (project / "messages.py").read_text()
+        (project / "messages.py").write_text(source + "\n@query\ndef rooms(ctx):\n    return ['a']\n")
+        out.until("Reloaded")
+        assert main(["run", "--dir", str(project), "messages:rooms"]) == 0
+        assert json.loads(capsys.readouterr().out) == ["a"]
+        # A broken edit is reported and the server keeps the old functions.
+        (project / "messages.py").write_text(source + "\ndef broken(:\n")
+        assert "messages.py" in err.until("SyntaxError")
+        assert main(["run", "--dir", str(project), "messages:count"]) == 0
+        assert json.loads(capsys.readouterr().out) == 1
+    finally:
+        dev.send_signal(signal.SIGINT)
+        dev.wait(timeout=30)
+    assert not deployment.exists()
