@@ -323,3 +323,26 @@ def test_closing_the_app_tells_sessions(tmp_path):
     assert session.closed
     with pytest.raises(AppClosedError):
         app._reactor.open_session(lambda t: None)
+
+
+def test_a_requested_transition_comes_even_when_nothing_changed(memory_app):
+    app = memory_app
+    send, _, room_messages, _ = chat_app(app)
+    got = Recorder()
+    session = open_session(app, got)
+    session.add(1, room_messages, {"room": "a"})
+    app.flush()
+    got.take()
+    send(room="b", body="elsewhere")  # touches no query of the session
+    app.flush()
+    assert got.take() == []
+    session.request_transition()
+    app.flush()
+    assert got.take() == [Transition(app._db.last_ts, [])]  # at the newest commit, with nothing in it
+    app.flush()
+    assert got.take() == []  # one request, one transition
+    session.close()
+    session.request_transition()  # a closed session sends nothing
+    app.flush()
+    assert got.take() == []
+    app._reactor._check()

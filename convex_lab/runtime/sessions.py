@@ -131,6 +131,7 @@ class Session:
         self._removed: list[Hashable] = []  # removed since the last transition
         self.closed = False
         self.transitions = 0  # how many were sent
+        self._forced = False  # send the next transition even with no modifications
 
     def add(self, query_id: Hashable, fn: Any, args: dict | None = None, identity: dict | None = None) -> None:
         """Add query `fn(args)` (run as `identity`) under `query_id`; its first result comes in a
@@ -175,6 +176,18 @@ class Session:
             reactor.unsubscribe(entry)
         reactor._session_changed(self)
 
+    def request_transition(self) -> None:
+        """Ask for a transition even if no result changes: the next one is sent with no
+        modifications if need be, as soon as every query of the session holds at the newest
+        commit. Its `ts` is then at least that of every commit made before this call (a sync
+        server tells a client so that the client's own mutation is reflected)."""
+        reactor = self._reactor
+        with DEFERRED, reactor._lock:
+            if self.closed:
+                return
+            self._forced = True
+        reactor._session_changed(self)
+
     @property
     def query_ids(self) -> list:
         """The ids of the session's queries, in the order they were added."""
@@ -185,10 +198,11 @@ class Session:
         self._reactor._close_session(self)
 
     def _transition(self) -> Transition | None:
-        """The transition to send now, or None: nothing changed, or a query of the session is
-        still to re-run for a commit (the results would not all hold at one timestamp; the
-        session stays marked for the next pass). Clears the session's mark. Call on the notifier
-        with `delivering` held: results of live queries already run change only there."""
+        """The transition to send now, or None: nothing changed (and `request_transition` asked
+        for none), or a query of the session is still to re-run for a commit (the results would
+        not all hold at one timestamp; the session stays marked for the next pass). Clears the
+        session's mark. Call on the notifier with `delivering` held: results of live queries
+        already run change only there."""
         reactor = self._reactor
         with reactor._lock:
             reactor._dirty.pop(self, None)
@@ -202,12 +216,13 @@ class Session:
                 return None
             ts = reactor._ts
             removed, self._removed = self._removed, []
+            forced, self._forced = self._forced, False
         modifications: list = [QueryRemoved(query_id) for query_id in removed]
         for entry in entries:
             change = entry.modification()
             if change is not None:
                 modifications.append(change)
-        return Transition(ts, modifications) if modifications else None
+        return Transition(ts, modifications) if modifications or forced else None
 
     def __repr__(self) -> str:
         return f"<Session {len(self._queries)} queries{' (closed)' if self.closed else ''}>"

@@ -1,0 +1,875 @@
+"""Live sync for network clients: Convex's WebSocket sync protocol, one client connection at a time.
+
+The official Convex clients (the `convex` npm package and React's `useQuery`, the PyPI `convex`
+client) keep a WebSocket open to the deployment. Over it a client subscribes to queries, runs
+mutations and actions, and is told of every change to its query results as it happens: after a
+commit, one `Transition` message carries every result of that client that changed (a result
+equal to what the client holds is never sent again), so the client's view is always one
+consistent snapshot. A client's own mutation is answered with a `MutationResponse`, then a
+`Transition` whose results already include the mutation's writes.
+
+`SyncConnection` speaks the protocol for one client, whatever carries the messages: it is given
+each client message as a dict (`receive`) and answers through the `send(message)` callable it was
+built with. `server/websocket.py` carries it over tornado WebSockets. The live queries are the
+reactor's sessions (runtime/sessions.py): a query that several clients watch runs once, and
+again only when a commit writes inside what it read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import itertools
+import logging
+import re
+import secrets
+import struct
+import threading
+import time
+import weakref
+from collections import OrderedDict, deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..errors import ConvexError, ConvexSystemError, FunctionNotFound, InvalidFunctionPath, WrongFunctionKind
+from ..runtime.registry import normalize_path
+from ..runtime.sessions import QueryFailed, QueryUpdated, Session, Transition
+from ..values import convex_value, from_convex_json, to_convex_json, values_equal
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..app import App
+    from ..runtime.registry import FunctionDef
+
+log = logging.getLogger("convex_lab")
+
+MAX_U32 = 2**32 - 1
+_TS = struct.Struct("<Q")
+
+# How many successful mutation results each App keeps for replays (Convex keeps them in a table).
+MAX_RECORDED_MUTATIONS = 10_000
+
+
+# ---------------------------------------------------------------------------------------------
+# Wire helpers
+
+
+def encode_ts(ts: int) -> str:
+    """A timestamp (ns) as the sync protocol writes it: base64 of 8 little-endian bytes.
+
+    >>> encode_ts(0)
+    'AAAAAAAAAAA='
+    """
+    return base64.b64encode(_TS.pack(ts)).decode("ascii")
+
+
+def decode_ts(text: str) -> int:
+    """The inverse of `encode_ts`; raises `ValueError` for anything but 8 bytes of base64."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        raise ValueError(f"invalid timestamp {text!r}: expected base64 of 8 bytes") from None
+    if len(raw) != 8:
+        raise ValueError(f"invalid timestamp {text!r}: expected base64 of 8 bytes")
+    return _TS.unpack(raw)[0]
+
+
+_REFUSALS = (FunctionNotFound, InvalidFunctionPath, WrongFunctionKind)  # said as they are, not "Uncaught"
+_CALLER_TAG = re.compile(r"^\[CONVEX [QMA]\([^)]*\)\] ")  # what clients print before an error; they add their own
+
+
+def error_payload(error: BaseException) -> tuple[str, Any]:
+    """What a client is told of a failed function: Convex's error message and, for a
+    `ConvexError`, its data in Convex JSON (else `None`).
+
+    The message reads as Convex's do: `[Request ID: …] Server Error` and then the error, e.g.
+    `Uncaught ValueError: boom` for an exception of the function, or the error's own text
+    (`ArgumentValidationError: …`, `Could not find public function for 'm:f'.`) for what
+    convex_lab itself refused.
+    """
+    head = f"[Request ID: {secrets.token_hex(8)}] Server Error\n"
+    text = _CALLER_TAG.sub("", str(error))
+    if isinstance(error, ConvexError):
+        try:
+            data = to_convex_json(convex_value(error.data))
+        except (TypeError, ValueError):  # data that is no Convex value: its text is all there is
+            data = str(error.data)
+        return f"{head}Uncaught ConvexError: {text}", data
+    if isinstance(error, ConvexSystemError):
+        if isinstance(error, _REFUSALS) or text.startswith(f"{error.code}:"):
+            return head + text, None
+        return f"{head}Uncaught Error: {text}", None
+    return f"{head}Uncaught {type(error).__name__}: {text}", None
+
+
+class ProtocolError(Exception):
+    """A client message the protocol refuses (malformed, or out of step with the connection's
+    versions): the client is sent a `FatalError` and the connection is closed."""
+
+
+class AuthenticationFailed(Exception):
+    """A token or admin key was refused: the client is sent an `AuthError` and the connection is
+    closed. `code` is Convex's short code (`NoAuthProvider`, `BadAdminKey`)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def verify_user_token(app: "App", token: str) -> dict:
+    """The identity a user's JWT stands for. No auth provider can be configured yet, so every
+    token is refused with Convex's `NoAuthProvider` error (as a deployment without providers
+    does)."""
+    raise AuthenticationFailed("NoAuthProvider", "No auth provider found matching the given token")
+
+
+def _check_admin_key(app: "App", key: str) -> None:
+    expected = getattr(app, "admin_key", None)
+    if not expected or not hmac.compare_digest(key.encode("utf-8", "replace"), str(expected).encode()):
+        raise AuthenticationFailed("BadAdminKey", "The provided admin key was invalid for this instance")
+
+
+def _acting_identity(attributes: Any) -> dict:
+    """The identity an admin acts as (`impersonating`), as `ctx.auth.get_user_identity()` gives it."""
+    if type(attributes) is not dict:
+        raise ProtocolError("Invalid Authenticate message: `impersonating` must be an object of identity attributes")
+    identity = dict(attributes)
+    if "tokenIdentifier" not in identity:
+        if "issuer" not in identity or "subject" not in identity:
+            raise ProtocolError('Invalid Authenticate message: either "tokenIdentifier" or "issuer" and "subject" must be set')
+        identity["tokenIdentifier"] = f"{identity['issuer']}|{identity['subject']}"
+    return identity
+
+
+# ---------------------------------------------------------------------------------------------
+# Threads: functions never run on the transport's event loop (queries and mutations wait for the
+# commit lock). Each connection runs its query-set changes, identity changes and mutations one at
+# a time, in the order they arrived (a lane on a shared pool); actions run side by side.
+
+_pools: dict[str, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(name: str, workers: int) -> ThreadPoolExecutor:
+    with _pools_lock:
+        pool = _pools.get(name)
+        if pool is None:
+            pool = _pools[name] = ThreadPoolExecutor(workers, thread_name_prefix=f"convex_lab-{name}")
+        return pool
+
+
+class _Lane:
+    """Runs one connection's jobs one at a time, in order, on a shared pool."""
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self._pool = pool
+        self._jobs: deque[Callable[[], None]] = deque()
+        self._idle = threading.Condition(threading.Lock())
+        self._running = False
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._idle:
+            self._jobs.append(job)
+            if self._running:
+                return
+            self._running = True
+        self._pool.submit(self._drain)
+
+    def clear(self) -> None:
+        with self._idle:
+            self._jobs.clear()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until every job submitted so far has run; False if `timeout` passed first."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._running, timeout)
+
+    def _drain(self) -> None:
+        while True:
+            with self._idle:
+                if not self._jobs:
+                    self._running = False
+                    self._idle.notify_all()
+                    return
+                job = self._jobs.popleft()
+            try:
+                job()
+            except Exception:  # noqa: BLE001 - one bad job must not stop the connection's others
+                log.exception("convex_lab: a sync connection's job raised")
+
+
+# ---------------------------------------------------------------------------------------------
+# Mutation results kept for replays
+
+
+class _Request:
+    __slots__ = ("done", "response")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.response: tuple[dict, int] | None = None  # (MutationResponse, commit ts) once it succeeded
+
+
+class MutationRecords:
+    """The successful mutations of an App by (client session id, request id), so that a client
+    re-sending a mutation after a reconnect gets the recorded response instead of a second run.
+
+    Deliberate difference: Convex keeps these durably; convex_lab keeps the newest
+    `MAX_RECORDED_MUTATIONS` in memory, for as long as the App is open.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple, _Request] = OrderedDict()
+
+    def begin(self, key: tuple) -> tuple[bool, _Request]:
+        """`(True, request)` when the caller is to run the mutation (then `finish` it), or
+        `(False, request)` for a replay: wait for `request.done`, then read `request.response`."""
+        with self._lock:
+            request = self._entries.get(key)
+            if request is not None:
+                self._entries.move_to_end(key)
+                return False, request
+            request = self._entries[key] = _Request()
+            while len(self._entries) > MAX_RECORDED_MUTATIONS:
+                self._entries.popitem(last=False)
+            return True, request
+
+    def finish(self, key: tuple, request: _Request, response: tuple[dict, int] | None) -> None:
+        """Record a success (`response`), or forget a failure (a replay runs it again)."""
+        request.response = response
+        if response is None:
+            with self._lock:
+                if self._entries.get(key) is request:
+                    del self._entries[key]
+        request.done.set()
+
+
+_records: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_records_lock = threading.Lock()
+
+
+def _records_of(app: "App") -> MutationRecords:
+    with _records_lock:
+        records = _records.get(app)
+        if records is None:
+            records = _records[app] = MutationRecords()
+        return records
+
+
+# ---------------------------------------------------------------------------------------------
+# Message shapes
+
+
+def _u32(message: dict, field: str, what: str) -> int:
+    value = message.get(field)
+    if type(value) is not int or not 0 <= value <= MAX_U32:
+        raise ProtocolError(f"Invalid {what} message: `{field}` must be an integer from 0 to {MAX_U32}, got {value!r}")
+    return value
+
+
+def _text(message: dict, field: str, what: str) -> str:
+    value = message.get(field)
+    if type(value) is not str:
+        raise ProtocolError(f"Invalid {what} message: `{field}` must be a string, got {value!r}")
+    return value
+
+
+def _raw_args(message: dict, what: str) -> Any:
+    if "args" not in message:
+        raise ProtocolError(f"Invalid {what} message: `args` is missing")
+    return message["args"]
+
+
+def _args_of(raw: Any) -> dict:
+    """The arguments object of a call: clients send `[{...}]` (one-element array) or `{...}`."""
+    if type(raw) is list:
+        if len(raw) != 1:
+            raise ValueError(f"Function arguments must be an array holding one object, got {len(raw)} items")
+        raw = raw[0]
+    args = from_convex_json(raw)
+    if type(args) is not dict:
+        raise ValueError("Function arguments must be an object")
+    return args
+
+
+class _Query:
+    """One query of the client's query set: what it runs, and its key in the session (`None`
+    when it failed before it could be added: its failure was sent instead)."""
+
+    __slots__ = ("path", "args", "component", "key")
+
+    def __init__(self, path: str, args: Any, component: Any) -> None:
+        self.path = path
+        self.args = args
+        self.component = component
+        self.key: tuple | None = None
+
+
+def _first(item: tuple) -> Any:
+    return item[0]
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    """Two results a client cannot tell apart: equal values, or failures of the same type,
+    message and data."""
+    if a[0] != b[0]:
+        return False
+    x, y = a[1], b[1]
+    if x is y:
+        return True
+    if a[0] == "value":
+        return values_equal(x, y)
+    if type(x) is not type(y) or str(x) != str(y):
+        return False
+    data_x, data_y = getattr(x, "data", None), getattr(y, "data", None)
+    try:
+        return data_x is data_y or values_equal(data_x, data_y)
+    except Exception:  # noqa: BLE001 - data that is no Convex value
+        return data_x == data_y
+
+
+# ---------------------------------------------------------------------------------------------
+# The connection
+
+
+class SyncConnection:
+    """The sync protocol for one client connection.
+
+    Responsibilities:
+    - Check each client message (`receive`) and its versions as it arrives; a malformed or
+      out-of-step message gets a `FatalError` and closes the connection.
+    - Keep the client's query set in a reactor `Session` (as the client's identity) and turn the
+      session's transitions into the protocol's `Transition` messages: each starts at the version
+      the previous one ended at (query set, identity, timestamp), one per commit that changed a
+      result of the client, never with a result the client already holds.
+    - Run mutations (in order) and actions (side by side) on worker threads; a mutation's
+      response is followed by a `Transition` at a timestamp at least its commit's, and a replayed
+      mutation (same session id and request id) gets its recorded response.
+
+    Args:
+        app: The App whose functions the client calls.
+        send: Called with each server message (a JSON-able dict), from any thread, in order.
+        close: Called as `close(code, reason)` (both may be `None`) when the connection must end:
+            after a `FatalError` or `AuthError`, or when the App closes.
+        client: The client's name and version (`Convex-Client` header), for logs.
+    """
+
+    def __init__(self, app: "App", send: Callable[[dict], None],
+                 close: Callable[[int | None, str | None], None] | None = None, *, client: str | None = None) -> None:
+        self._app = app
+        self._runtime = app._runtime
+        self._reactor = app._reactor
+        self._send_message = send
+        self._close_transport = close
+        self.client = client
+        self.session_id: str | None = None
+        self.closed = False
+        # Orders every message sent with the version state it reflects. Never held while waiting
+        # for the commit lock or the notifier (the notifier takes it in `_on_transition`).
+        self._lock = threading.RLock()
+        self._lane = _Lane(_pool("sync", 16))
+        self._records = _records_of(app)
+        self._clock_skew: int | None = None
+        # As messages arrive (`receive`, on the transport's thread): the versions the client has
+        # asked for, its query ids, and who it is.
+        self._received_query_set = 0
+        self._received_identity = 0
+        self._received_ids: set[int] = set()
+        self._identity: dict | None = None
+        self._admin = False
+        # As the lane has applied them: what the next Transition's end version reports.
+        self._applied_query_set = 0
+        self._applied_identity = 0
+        # What the client holds: the end version last sent, and its results.
+        self._sent_query_set = self._sent_identity = self._sent_ts = 0
+        self._remote: dict[int, tuple] = {}  # query id -> ("value", v) | ("error", e)
+        # What the next Transition will carry.
+        self._queries: dict[int, _Query] = {}  # the query set applied
+        self._by_key: dict[tuple, int] = {}  # session key -> query id (keys are never reused)
+        self._keys = itertools.count()
+        self._buffer: dict[int, tuple] = {}  # query id -> ("value", v) | ("error", e) | ("removed",)
+        self._buffer_ts = 0  # the newest session transition's ts: every result holds there
+        self._waiting: set[int] = set()  # added queries whose first result has not come yet
+        self._fresh_ts_wanted = False  # wait for the session's next transition (`_want_fresh_ts`)
+        self._holds = 0  # > 0 while a job changes the query set or runs a mutation
+        self._ts_needed: int | None = None  # a Transition must reach this ts (after a mutation)
+        self._session = self._open_session()
+
+    # -- transport-facing -------------------------------------------------------------------
+    def receive(self, message: Any) -> None:
+        """Handle one client message (a parsed JSON object). Call from one thread, in order.
+
+        Checks it at once (a bad one sends `FatalError` and closes the connection); the work it
+        asks for runs on worker threads, and its answers go to `send`."""
+        if self.closed:
+            return
+        try:
+            if type(message) is not dict:
+                raise ProtocolError(f"Invalid client message: expected a JSON object, got {type(message).__name__}")
+            kind = message.get("type")
+            handler = _HANDLERS.get(kind) if type(kind) is str else None
+            if handler is None:
+                raise ProtocolError(f"Unsupported client message type {kind!r}: expected one of {', '.join(_HANDLERS)}")
+            handler(self, message)
+        except ProtocolError as error:
+            self.fail(str(error))
+        except AuthenticationFailed as error:
+            self._auth_error(str(error))
+
+    def fail(self, text: str) -> None:
+        """Send `FatalError` with `text`, then close the connection."""
+        with self._lock:
+            if self.closed:
+                return
+            self._send({"type": "FatalError", "error": text})
+        self._end(None, None)
+
+    def ping(self) -> None:
+        """Send a keepalive `Ping` (the transport calls this when the connection has been quiet)."""
+        with self._lock:
+            self._send({"type": "Ping"})
+
+    def close(self) -> None:
+        """The connection is gone: drop its session and queued work. Idempotent."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            session = self._session
+        self._lane.clear()
+        session.close()
+
+    # -- client messages (checked on arrival; the work is queued) ----------------------------
+    def _on_connect(self, message: dict) -> None:
+        session_id = _text(message, "sessionId", "Connect")
+        if "connectionCount" in message:
+            _u32(message, "connectionCount", "Connect")
+        client_ts = message.get("clientTs")
+        if client_ts is not None:
+            if type(client_ts) not in (int, float):
+                raise ProtocolError(f"Invalid Connect message: `clientTs` must be a number, got {client_ts!r}")
+            if client_ts > 0:  # the Rust client sends 0: no clock
+                self._clock_skew = int(client_ts - time.time() * 1000)
+        observed = message.get("maxObservedTimestamp")
+        if observed is not None:
+            try:
+                decode_ts(observed)
+            except ValueError as error:
+                raise ProtocolError(f"Invalid Connect message: `maxObservedTimestamp`: {error}") from None
+            # Deliberate difference: Convex refuses a client that saw a timestamp newer than its
+            # newest commit. Commit timestamps here are wall-clock ns, above every earlier one in
+            # a database file; an App in memory starts afresh, and refusing its clients after a
+            # kernel restart would only make them reconnect forever.
+        self.session_id = session_id
+
+    def _on_modify_query_set(self, message: dict) -> None:
+        base = _u32(message, "baseVersion", "ModifyQuerySet")
+        new = _u32(message, "newVersion", "ModifyQuerySet")
+        modifications = message.get("modifications")
+        if type(modifications) is not list:
+            raise ProtocolError("Invalid ModifyQuerySet message: `modifications` must be an array")
+        if base != self._received_query_set:
+            raise ProtocolError(f"Base version {base} passed up doesn't match the current version {self._received_query_set}")
+        if new <= base:
+            raise ProtocolError(f"Invalid ModifyQuerySet message: newVersion {new} is not above baseVersion {base}")
+        ids = set(self._received_ids)
+        changes: list[tuple] = []
+        for modification in modifications:
+            if type(modification) is not dict:
+                raise ProtocolError("Invalid ModifyQuerySet message: each modification must be an object")
+            kind = modification.get("type")
+            query_id = _u32(modification, "queryId", f"ModifyQuerySet {kind}")
+            if kind == "Add":
+                path = _text(modification, "udfPath", "ModifyQuerySet Add")
+                journal = modification.get("journal")
+                if journal is not None and type(journal) is not str:
+                    raise ProtocolError("Invalid ModifyQuerySet Add: `journal` must be a string or null")
+                if query_id in ids:
+                    raise ProtocolError(f"Duplicate query ID: {query_id}")
+                ids.add(query_id)
+                # Journals (pagination page ends kept across reconnects) are not followed yet: a
+                # paginated query re-added after a reconnect starts from its cursor afresh.
+                changes.append(("add", query_id, path, modification.get("args", [{}]), modification.get("componentPath")))
+            elif kind == "Remove":
+                if query_id not in ids:
+                    raise ProtocolError(f"Nonexistent query id: {query_id}")
+                ids.discard(query_id)
+                changes.append(("remove", query_id))
+            else:
+                raise ProtocolError(f"Invalid ModifyQuerySet message: unknown modification type {kind!r} (expected Add or Remove)")
+        self._received_ids = ids
+        self._received_query_set = new
+        identity, admin = self._identity, self._admin
+        self._lane.submit(lambda: self._apply_query_set(new, changes, identity, admin))
+
+    def _on_mutation(self, message: dict) -> None:
+        request_id = _u32(message, "requestId", "Mutation")
+        path = _text(message, "udfPath", "Mutation")
+        raw = _raw_args(message, "Mutation")
+        component = message.get("componentPath")
+        identity, admin, session_id = self._identity, self._admin, self.session_id
+        self._lane.submit(lambda: self._mutation(request_id, path, raw, component, identity, admin, session_id))
+
+    def _on_action(self, message: dict) -> None:
+        request_id = _u32(message, "requestId", "Action")
+        path = _text(message, "udfPath", "Action")
+        raw = _raw_args(message, "Action")
+        component = message.get("componentPath")
+        identity, admin = self._identity, self._admin
+        _pool("sync-actions", 32).submit(self._action, request_id, path, raw, component, identity, admin)
+
+    def _on_authenticate(self, message: dict) -> None:
+        base = _u32(message, "baseVersion", "Authenticate")
+        token_type = message.get("tokenType")
+        if base != self._received_identity:
+            raise ProtocolError(f"Identity base version {base} passed up doesn't match the current version {self._received_identity}")
+        if token_type == "Admin":
+            _check_admin_key(self._app, _text(message, "value", "Authenticate"))
+            acting = message.get("impersonating", message.get("acting_as"))
+            identity, admin = (None if acting is None else _acting_identity(acting)), True
+        elif token_type == "User":
+            identity, admin = verify_user_token(self._app, _text(message, "value", "Authenticate")), False
+        elif token_type == "None":
+            identity, admin = None, False
+        else:
+            raise ProtocolError(f"Invalid Authenticate message: unknown tokenType {token_type!r} (expected Admin, User or None)")
+        self._received_identity = version = base + 1
+        self._identity, self._admin = identity, admin
+        self._lane.submit(lambda: self._apply_identity(version, identity, admin))
+
+    def _on_event(self, message: dict) -> None:
+        log.debug("convex_lab: client event %r: %r", message.get("eventType"), message.get("event"))
+
+    def _auth_error(self, text: str) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self._send({"type": "AuthError", "error": text, "baseVersion": self._received_identity,
+                        "authUpdateAttempted": True})
+        self._end(None, None)
+
+    # -- work on the lane --------------------------------------------------------------------
+    def _apply_query_set(self, version: int, changes: list[tuple], identity: dict | None, admin: bool) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self._holds += 1
+            session = self._session
+        try:
+            for change in changes:
+                if change[0] == "add":
+                    self._add(session, change[1], _Query(change[2], change[3], change[4]), identity, admin)
+                else:
+                    self._remove(session, change[1])
+        finally:
+            with self._lock:
+                self._holds -= 1
+                self._applied_query_set = version
+                self._want_fresh_ts()
+                self._emit()
+
+    def _apply_identity(self, version: int, identity: dict | None, admin: bool) -> None:
+        """A new identity: every query runs again as it, in a new session; the Transition that
+        reports the new identity version carries the results that changed."""
+        with self._lock:
+            if self.closed:
+                return
+            self._holds += 1
+        try:
+            session = self._open_session()
+        except Exception as error:  # noqa: BLE001 - the App closed meanwhile
+            with self._lock:
+                self._holds -= 1
+            self._on_app_closed(error)
+            return
+        with self._lock:
+            old, self._session = self._session, session
+            queries = list(self._queries.items())
+            self._by_key.clear()  # the old session's results are stale: what it still sends is dropped
+            self._waiting.clear()
+            self._buffer = {query_id: entry for query_id, entry in self._buffer.items() if entry[0] == "removed"}
+            if self.closed:  # closed meanwhile: `close` closed the old session
+                old = session
+                queries = []
+        old.close()
+        try:
+            for query_id, query in queries:
+                self._add(session, query_id, query, identity, admin)
+        finally:
+            with self._lock:
+                self._holds -= 1
+                self._applied_identity = version
+                self._want_fresh_ts()
+                self._emit()
+
+    def _add(self, session: Session, query_id: int, query: _Query, identity: dict | None, admin: bool) -> None:
+        failure: Exception | None = None
+        try:
+            definition = self._definition(query.path, "query", admin, query.component)
+            args = _args_of(query.args)
+        except Exception as error:  # noqa: BLE001 - told to the client as the query's failure
+            failure = error
+        with self._lock:
+            self._queries[query_id] = query
+            if failure is not None:
+                self._record(query_id, ("error", failure))
+                return
+            key = query.key = (query_id, next(self._keys))
+            self._by_key[key] = query_id
+            self._waiting.add(query_id)
+        try:
+            session.add(key, definition.path, args, identity)
+        except Exception as error:  # noqa: BLE001 - the App closed, or the session did
+            with self._lock:
+                if self._by_key.pop(key, None) is None:
+                    return
+                query.key = None
+                self._record(query_id, ("error", error))
+
+    def _remove(self, session: Session, query_id: int) -> None:
+        with self._lock:
+            query = self._queries.pop(query_id, None)
+            if query is None:
+                return
+            key = query.key
+            if key is not None:
+                self._by_key.pop(key, None)
+            self._waiting.discard(query_id)
+            self._buffer[query_id] = ("removed",)
+        if key is not None:
+            try:
+                session.remove(key)
+            except (KeyError, RuntimeError):  # its add failed, or the session is closed
+                pass
+
+    def _mutation(self, request_id: int, path: str, raw: Any, component: Any, identity: dict | None, admin: bool,
+                  session_id: str | None) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self._holds += 1  # its Transition comes after its response
+        response: dict | None = None
+        ts = None
+        try:
+            response, ts = self._run_recorded(request_id, path, raw, component, identity, admin, session_id)
+        finally:
+            with self._lock:
+                if response is None:  # a bug: still answer, so the client is not left waiting
+                    response = {"type": "MutationResponse", "requestId": request_id, "success": False,
+                                "result": "[Request ID: internal] Server Error", "ts": None, "logLines": []}
+                self._send(response)
+                self._holds -= 1
+                needed = max(self._sent_ts, ts or 0)
+                self._ts_needed = needed if self._ts_needed is None else max(self._ts_needed, needed)
+                self._emit()
+
+    def _run_recorded(self, request_id: int, path: str, raw: Any, component: Any, identity: dict | None,
+                      admin: bool, session_id: str | None) -> tuple[dict, int | None]:
+        if session_id is None:
+            return self._run_mutation(request_id, path, raw, component, identity, admin)
+        key = (session_id, request_id)
+        while True:
+            run, request = self._records.begin(key)
+            if not run:  # a replay: the first run's response, once it has one
+                request.done.wait()
+                if request.response is not None:
+                    message, ts = request.response
+                    return dict(message), ts
+                continue  # it failed, and failures are not kept: run it again
+            result: tuple[dict, int | None] | None = None
+            try:
+                result = self._run_mutation(request_id, path, raw, component, identity, admin)
+            finally:
+                recorded = result if result is not None and result[0]["success"] else None
+                self._records.finish(key, request, recorded)  # type: ignore[arg-type]
+            return result
+
+    def _run_mutation(self, request_id: int, path: str, raw: Any, component: Any, identity: dict | None,
+                      admin: bool) -> tuple[dict, int | None]:
+        try:
+            definition = self._definition(path, "mutation", admin, component)
+            args = _args_of(raw)
+            execution = self._runtime.execute(definition.path, args, identity=identity, caller="websocket",
+                                              allow_internal=admin)
+        except Exception as error:  # noqa: BLE001 - refused before it ran
+            return self._failure("MutationResponse", request_id, error, []), None
+        if execution.error is not None:
+            return self._failure("MutationResponse", request_id, execution.error, execution.lines), None
+        return {"type": "MutationResponse", "requestId": request_id, "success": True,
+                "result": to_convex_json(execution.value), "ts": encode_ts(execution.ts),
+                "logLines": execution.lines}, execution.ts
+
+    def _action(self, request_id: int, path: str, raw: Any, component: Any, identity: dict | None, admin: bool) -> None:
+        try:
+            definition = self._definition(path, "action", admin, component)
+            args = _args_of(raw)
+            execution = self._runtime.execute(definition.path, args, identity=identity, caller="websocket",
+                                              allow_internal=admin)
+        except Exception as error:  # noqa: BLE001 - refused before it ran
+            response = self._failure("ActionResponse", request_id, error, [])
+        else:
+            if execution.error is not None:
+                response = self._failure("ActionResponse", request_id, execution.error, execution.lines)
+            else:
+                response = {"type": "ActionResponse", "requestId": request_id, "success": True,
+                            "result": to_convex_json(execution.value), "logLines": execution.lines}
+        with self._lock:
+            self._send(response)
+
+    @staticmethod
+    def _failure(kind: str, request_id: int, error: BaseException, lines: list[str]) -> dict:
+        message, data = error_payload(error)
+        response = {"type": kind, "requestId": request_id, "success": False, "result": message, "logLines": lines}
+        if kind == "MutationResponse":
+            response["ts"] = None
+        if data is not None:
+            response["errorData"] = data
+        return response
+
+    def _definition(self, path: str, kind: str, admin: bool, component: Any = None) -> "FunctionDef":
+        """The function a client names, as Convex finds it: exactly its path (`messages:send`,
+        `messages.js:send`, `messages` for `messages:default`), public unless the client is the
+        admin; an internal function looks exactly like a missing one."""
+        if component not in (None, ""):
+            raise FunctionNotFound(f"Could not find public function for '{path}': convex_lab has no components "
+                                   f"(componentPath {component!r}).")
+        normalized = normalize_path(path)
+        definition = self._runtime.functions.get(normalized)
+        if definition is None or (definition.internal and not admin):
+            raise FunctionNotFound(f"Could not find public function for '{normalized}'.")
+        if definition.kind != kind:
+            self._runtime.resolve(normalized, kind)  # raises WrongFunctionKind, in Convex's words
+        return definition
+
+    # -- transitions -------------------------------------------------------------------------
+    def _open_session(self) -> Session:
+        session: Session | None = None
+
+        def on_transition(transition: Transition) -> None:
+            self._on_transition(session, transition)  # type: ignore[arg-type]
+
+        session = self._reactor.open_session(on_transition, self._on_app_closed)
+        return session
+
+    def _on_transition(self, session: Session, transition: Transition) -> None:
+        """A transition of the session (on the notifier): buffer its results, send if whole."""
+        with self._lock:
+            if self.closed or session is not self._session:
+                return
+            by_key = self._by_key
+            for change in transition.modifications:
+                query_id = by_key.get(change.query_id)
+                if query_id is None:  # removed, or a key of an earlier add: the client has no use for it
+                    continue
+                if type(change) is QueryUpdated:
+                    self._record(query_id, ("value", change.value))
+                elif type(change) is QueryFailed:
+                    self._record(query_id, ("error", change.error))
+            if transition.ts > self._buffer_ts:
+                self._buffer_ts = transition.ts
+            self._fresh_ts_wanted = False
+            self._emit()
+
+    def _record(self, query_id: int, result: tuple) -> None:
+        """A new result of a query (lock held): to send, unless the client holds an equal one."""
+        self._waiting.discard(query_id)
+        held = self._remote.get(query_id)
+        if held is not None and _same(held, result):
+            self._buffer.pop(query_id, None)
+        else:
+            self._buffer[query_id] = result
+
+    def _emit(self) -> None:
+        """Send the buffered results as one Transition, if it may go now (lock held): no job is
+        changing the query set or running a mutation, and every query added has its first
+        result. Asks the session for a transition when a mutation's timestamp is still ahead."""
+        if self.closed:
+            return
+        if not self._holds and not self._waiting and not self._fresh_ts_wanted:
+            self._emit_now()
+        needed = self._ts_needed
+        if needed is not None and max(self._sent_ts, self._buffer_ts) < needed:
+            self._session.request_transition()
+
+    def _want_fresh_ts(self) -> None:
+        """Send the next Transition only after the session has told the newest timestamp at
+        which its results hold (lock held): a query-set or identity change is reported at the
+        newest commit, as Convex does, not at the last timestamp the client was sent."""
+        self._fresh_ts_wanted = True
+        self._session.request_transition()
+
+    def _emit_now(self) -> None:
+        query_set, identity = self._applied_query_set, self._applied_identity
+        ts = max(self._sent_ts, self._buffer_ts)
+        needed = self._ts_needed
+        reached = needed is not None and ts >= needed
+        if not self._buffer and not reached and query_set == self._sent_query_set and identity == self._sent_identity:
+            return
+        modifications = []
+        remote = self._remote
+        for query_id, entry in sorted(self._buffer.items(), key=_first):  # by query id, as Convex orders them
+            if entry[0] == "removed":
+                if remote.pop(query_id, None) is not None:
+                    modifications.append({"type": "QueryRemoved", "queryId": query_id})
+                continue
+            remote[query_id] = entry
+            if entry[0] == "value":
+                modifications.append({"type": "QueryUpdated", "queryId": query_id, "value": to_convex_json(entry[1]),
+                                      "logLines": [], "journal": None})
+            else:
+                error_message, data = error_payload(entry[1])
+                failed = {"type": "QueryFailed", "queryId": query_id, "errorMessage": error_message, "logLines": [],
+                          "journal": None}
+                if data is not None:
+                    failed["errorData"] = data
+                modifications.append(failed)
+        self._buffer.clear()
+        message = {
+            "type": "Transition",
+            "startVersion": {"querySet": self._sent_query_set, "identity": self._sent_identity, "ts": encode_ts(self._sent_ts)},
+            "endVersion": {"querySet": query_set, "identity": identity, "ts": encode_ts(ts)},
+            "modifications": modifications,
+            "clientClockSkew": self._clock_skew,
+            "serverTs": time.time_ns(),
+        }
+        self._sent_query_set, self._sent_identity, self._sent_ts = query_set, identity, ts
+        if reached:
+            self._ts_needed = None
+        self._send(message)
+
+    # -- sending and ending ------------------------------------------------------------------
+    def _send(self, message: dict) -> None:
+        """Hand `message` to the transport (lock held, so messages leave in the order built)."""
+        if self.closed:
+            return
+        try:
+            self._send_message(message)
+        except Exception:  # noqa: BLE001 - a transport that failed is closing anyway
+            log.exception("convex_lab: sending a sync message failed")
+
+    def _end(self, code: int | None, reason: str | None) -> None:
+        if self._close_transport is not None and not self.closed:
+            try:
+                self._close_transport(code, reason)
+            except Exception:  # noqa: BLE001
+                log.exception("convex_lab: closing a sync connection failed")
+        self.close()
+
+    def _on_app_closed(self, error: BaseException) -> None:
+        """The App closed: end the connection as "going away", so the client reconnects later."""
+        self._end(1001, "The app was closed")
+
+    def __repr__(self) -> str:
+        return (f"<SyncConnection {self.session_id or '-'} {len(self._queries)} queries "
+                f"v{self._sent_query_set}/{self._sent_identity}{' (closed)' if self.closed else ''}>")
+
+
+_HANDLERS: dict[str, Callable[[SyncConnection, dict], None]] = {
+    "Connect": SyncConnection._on_connect,
+    "ModifyQuerySet": SyncConnection._on_modify_query_set,
+    "Mutation": SyncConnection._on_mutation,
+    "Action": SyncConnection._on_action,
+    "Authenticate": SyncConnection._on_authenticate,
+    "Event": SyncConnection._on_event,
+}
