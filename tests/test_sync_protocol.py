@@ -435,6 +435,30 @@ def test_the_app_closing_ends_the_connection_as_going_away(app):
     assert client.connection.closed
 
 
+def test_timestamps_keep_increasing_across_reopening_a_database_file(tmp_path):
+    path = tmp_path / "lab.duckdb"
+    first = App(path)
+    send = chat(first)
+    send(room="a", body="before")
+    client = Client(first)
+    client.add(0, (0, "notebook:room", {"room": "a"}))
+    before = decode_ts(client.one()["endVersion"]["ts"])
+    first.close()
+    again = App(path)
+    try:
+        chat(again)  # the same functions, registered again; the data and clock are the file's
+        client = Client(again)
+        client.add(0, (0, "notebook:room", {"room": "a"}))
+        transition = client.one()
+        assert transition["modifications"] == [updated(0, ["before"])]
+        assert decode_ts(transition["endVersion"]["ts"]) >= before > 0
+        client("Mutation", requestId=0, udfPath="notebook:send", args=[{"room": "a", "body": "after"}])
+        response, _ = client.take(2)
+        assert decode_ts(response["ts"]) > before
+    finally:
+        again.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # Over a socket: a tornado server on a thread, the official PyPI client in a child process (it
 # holds the GIL while it waits for the server, so it cannot share a process with one).
@@ -479,7 +503,7 @@ class Server:
 
 
 @pytest.fixture
-def server(app):
+def server(app, admin_key):
     chat(app)
     instance = Server(app)
     yield instance
@@ -518,6 +542,14 @@ def test_the_official_client_queries_mutates_and_runs_actions(server):
         ["ConvexError", {"code": 42.0}, 'Uncaught ConvexError: {"code":42}'],
         "Could not find public function for 'notebook:secret'.",
     ]
+
+
+def test_the_official_client_as_the_admin_may_call_internal_functions(server, admin_key):
+    out = run_client(server.url, f"""
+        client.set_admin_auth({admin_key!r})
+        out(client.query("notebook:secret"))
+    """)
+    assert out == ["s3cret"]
 
 
 def test_a_subscriber_gets_the_writes_of_another_client_to_its_room_only(server, app):
@@ -566,3 +598,20 @@ def test_garbage_on_a_socket_closes_only_that_socket(server):
     assert "Unsupported client message type 'Hello'" in results["unknown type"][0]["error"]
     assert results["good"]["type"] == "Transition"
     assert results["good"]["modifications"] == [updated(0, [])]
+
+
+def test_a_quiet_socket_gets_a_ping(server, monkeypatch):
+    from tornado.websocket import websocket_connect
+
+    from convex_lab.server import websocket
+
+    monkeypatch.setattr(websocket, "PING_AFTER", 0.0)  # quiet for no time at all: ping at the first look
+    monkeypatch.setattr(websocket, "CHECK_EVERY_MS", 10)
+
+    async def scenario() -> dict:
+        socket = await websocket_connect(f"ws://127.0.0.1:{server.port}/api/sync")
+        message = json.loads(await socket.read_message())
+        socket.close()
+        return message
+
+    assert asyncio.run(scenario()) == {"type": "Ping"}
