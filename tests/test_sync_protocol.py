@@ -6,6 +6,7 @@ replies, version chaining, mutations, auth), then the real thing over a socket: 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import subprocess
@@ -121,6 +122,13 @@ def version(query_set: int, identity: int, ts: int) -> dict:
     return {"querySet": query_set, "identity": identity, "ts": encode_ts(ts)}
 
 
+def said(text: str) -> list[str]:
+    """An error message as Convex writes it, without its request id and the function's frames."""
+    head, sep, rest = text.partition("] Server Error\n")
+    assert head.startswith("[Request ID: ") and sep, text
+    return [line for line in rest.splitlines() if not line.startswith("    at ")]
+
+
 def updated(query_id: int, value) -> dict:
     return {"type": "QueryUpdated", "queryId": query_id, "value": value, "logLines": [], "journal": None}
 
@@ -134,10 +142,7 @@ def app():
 
 @pytest.fixture
 def admin_key(app):
-    key = getattr(app, "admin_key", None)
-    if key is None:  # an App that has none of its own yet
-        app.admin_key = key = "convex-lab-test-admin-key"
-    return key
+    return app.admin_key
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,17 +270,18 @@ def test_a_failed_mutation_is_answered_with_its_error_then_a_transition(app):
     response, transition = client.take(2)
     assert response["success"] is False and response["ts"] is None and response["requestId"] == 3
     assert response["errorData"] == {"code": 42.0}
-    assert response["result"].startswith("[Request ID: ")
-    assert response["result"].endswith('] Server Error\nUncaught ConvexError: {"code":42}')
+    assert said(response["result"]) == ['Uncaught ConvexError: {"code":42}']
+    assert "    at refuse (" in response["result"]  # where it was raised
     assert transition_of(transition) == {"type": "Transition", "startVersion": first["endVersion"],
                                          "endVersion": first["endVersion"], "modifications": []}
     assert app.run_query("notebook:room", {"room": "a"}) == []  # nothing of it was written
     client("Mutation", requestId=4, udfPath="notebook:room", args=[{"room": "a"}])
     wrong, _ = client.take(2)
-    assert wrong["result"].endswith("] Server Error\nTrying to execute notebook:room as a Mutation, but it is defined as a Query.")
+    assert said(wrong["result"]) == ["Trying to execute notebook.js:room as Mutation, but it is defined as Query."]
     client("Mutation", requestId=5, udfPath="notebook:send", args=[{"room": 1}])
     invalid, _ = client.take(2)
-    assert "] Server Error\nArgumentValidationError: " in invalid["result"] and "[CONVEX" not in invalid["result"]
+    (line, *_) = said(invalid["result"])
+    assert line.startswith("ArgumentValidationError: ") and "[CONVEX" not in invalid["result"]
 
 
 def test_a_replayed_mutation_is_not_run_twice(app):
@@ -317,7 +323,7 @@ def test_a_failing_query_is_query_failed_with_convex_error_data(app):
     send(room="a", body="boom")
     ((failed,),) = [m["modifications"] for m in client.take(1)]
     assert failed["type"] == "QueryFailed" and failed["queryId"] == 0
-    assert failed["errorMessage"].endswith("] Server Error\nUncaught ValueError: boom")
+    assert said(failed["errorMessage"]) == ["Uncaught ValueError: boom"]
     assert failed["logLines"] == [] and failed["journal"] is None and "errorData" not in failed
     client.add(1, (1, "notebook:fragile", {"room": "b"}), (2, "nope:missing", {}), (3, "room", {}))
     (added,) = [m["modifications"] for m in client.take(1)]
@@ -325,9 +331,9 @@ def test_a_failing_query_is_query_failed_with_convex_error_data(app):
     (changed,) = [m["modifications"] for m in client.take(1)]
     assert added[0] == updated(1, [])
     assert [m["type"] for m in added[1:]] == ["QueryFailed", "QueryFailed"]
-    assert added[1]["errorMessage"].endswith("] Server Error\nCould not find public function for 'nope:missing'.")
+    assert said(added[1]["errorMessage"]) == ["Could not find public function for 'nope:missing'."]
     # a path names a function exactly, as in Convex: "room" is the default export of module `room`
-    assert added[2]["errorMessage"].endswith("] Server Error\nCould not find public function for 'room:default'.")
+    assert said(added[2]["errorMessage"]) == ["Could not find public function for 'room:default'."]
     assert changed[0]["errorData"] == {"bad": {"$integer": "AQAAAAAAAAA="}}
 
 
@@ -336,14 +342,14 @@ def test_internal_functions_need_the_admin_key(app, admin_key):
     client = Client(app)
     client.add(0, (0, "notebook:secret", {}))
     (refused,) = client.one()["modifications"]
-    assert refused["errorMessage"].endswith("Could not find public function for 'notebook:secret'.")
+    assert said(refused["errorMessage"]) == ["Could not find public function for 'notebook:secret'."]
     client("Authenticate", tokenType="Admin", value=admin_key, baseVersion=0)
     assert transition_of(client.one()) == {
         "type": "Transition", "startVersion": version(1, 0, app._db.last_ts), "endVersion": version(1, 1, app._db.last_ts),
         "modifications": [updated(0, "s3cret")],  # its queries re-run as the admin
     }
     client("Mutation", requestId=0, udfPath="notebook:secret", args=[{}])
-    assert "as a Mutation" in client.take(2)[0]["result"]  # found (admin), but a query
+    assert "as Mutation, but it is defined as Query" in client.take(2)[0]["result"]  # found (admin), but a query
 
 
 def test_an_identity_change_reruns_the_queries_as_the_new_identity(app, admin_key):
@@ -364,11 +370,16 @@ def test_an_identity_change_reruns_the_queries_as_the_new_identity(app, admin_ke
 
 def test_a_token_no_provider_accepts_is_an_auth_error_and_the_connection_ends(app, admin_key):
     chat(app)
+    payload = base64.urlsafe_b64encode(b'{"iss":"https://issuer.example.com","sub":"u1"}').decode().rstrip("=")
     client = Client(app)
-    client("Authenticate", tokenType="User", value="eyJhbGciOiJSUzI1NiJ9.e30.c2ln", baseVersion=0)
-    assert client.one() == {"type": "AuthError", "error": "No auth provider found matching the given token",
-                            "baseVersion": 0, "authUpdateAttempted": True}
+    client("Authenticate", tokenType="User", value=f"eyJhbGciOiJSUzI1NiJ9.{payload}.c2ln", baseVersion=0)
+    refused = client.one()
+    assert refused == {"type": "AuthError", "error": refused["error"], "baseVersion": 0, "authUpdateAttempted": True}
+    assert refused["error"].startswith("No auth provider found matching the given token")
     assert client.closed_with == (None, None) and client.connection.closed
+    not_a_jwt = Client(app)
+    not_a_jwt("Authenticate", tokenType="User", value="not-a-jwt", baseVersion=0)
+    assert not_a_jwt.one()["error"].startswith("Could not parse JWT payload.")
     bad_key = Client(app)
     bad_key("Authenticate", tokenType="Admin", value=admin_key + "x", baseVersion=0)
     assert bad_key.one()["error"] == "The provided admin key was invalid for this instance"
@@ -413,7 +424,7 @@ def test_actions_answer_with_their_result_or_error(app):
     client("Action", requestId=1, udfPath="notebook:fails", args=[{}])
     response = client.one()
     assert response["success"] is False and response["errorData"] == "nope"
-    assert response["result"].endswith("Uncaught ConvexError: nope") and response["logLines"] == ["[LOG] about to fail"]
+    assert said(response["result"]) == ["Uncaught ConvexError: nope"] and response["logLines"] == ["[LOG] about to fail"]
     assert client.settle() == []  # actions need no Transition
 
 
@@ -460,8 +471,9 @@ def test_timestamps_keep_increasing_across_reopening_a_database_file(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# Over a socket: a tornado server on a thread, the official PyPI client in a child process (it
-# holds the GIL while it waits for the server, so it cannot share a process with one).
+# Over a socket: a tornado Application of `sync_routes(app)` on a thread, and `app.serve()`; the
+# official PyPI client in a child process (it holds the GIL while it waits for the server, so it
+# cannot share a process with one).
 
 
 class Server:
@@ -502,10 +514,19 @@ class Server:
         self.thread.join(TIMEOUT)
 
 
-@pytest.fixture
-def server(app, admin_key):
+class Served:
+    """The App's own server (`app.serve()`), which includes the sync routes."""
+
+    def __init__(self, app: App) -> None:
+        self.url = app.serve()
+        self.port = int(self.url.rsplit(":", 1)[1])
+        self.stop = app.stop_serving
+
+
+@pytest.fixture(params=["sync_routes", "App.serve"])
+def server(request, app, admin_key):
     chat(app)
-    instance = Server(app)
+    instance = Server(app) if request.param == "sync_routes" else Served(app)
     yield instance
     instance.stop()
 
@@ -531,11 +552,11 @@ def test_the_official_client_queries_mutates_and_runs_actions(server):
         try:
             client.mutation("notebook:refuse", {"room": "a"})
         except ConvexError as error:
-            out(["ConvexError", error.data, str(error).splitlines()[-1]])
+            out(["ConvexError", error.data, str(error).splitlines()[1]])
         try:
             client.query("notebook:secret")
         except Exception as error:
-            out(str(error).splitlines()[-1])
+            out(str(error).splitlines()[1])
     """)
     assert out == [
         [], True, ["hi"], 42.0,
@@ -615,3 +636,23 @@ def test_a_quiet_socket_gets_a_ping(server, monkeypatch):
         return message
 
     assert asyncio.run(scenario()) == {"type": "Ping"}
+
+
+def test_stopping_the_server_closes_its_sync_sockets(app):
+    from tornado.websocket import websocket_connect
+
+    chat(app)
+    url = app.serve()
+
+    async def scenario() -> tuple:
+        socket = await websocket_connect(url.replace("http", "ws") + "/api/sync")
+        await socket.write_message(json.dumps({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [
+            {"type": "Add", "queryId": 0, "udfPath": "notebook:room", "args": [{"room": "a"}]}]}))
+        first = json.loads(await socket.read_message())
+        await asyncio.get_running_loop().run_in_executor(None, app.stop_serving)
+        return first, await socket.read_message(), socket.close_code
+
+    first, after, code = asyncio.run(scenario())
+    assert first["type"] == "Transition"
+    assert after is None and code == 1001  # going away: the client reconnects later
+    assert app._reactor.sessions() == []  # its session is gone with it

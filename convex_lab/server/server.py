@@ -4,8 +4,8 @@ A request must not wait behind a busy notebook cell, so the server never uses th
 it runs its own asyncio loop on the `convex_lab-server` thread. Handlers never run a function on
 that loop: queries, mutations and plain `def` actions hold the commit lock or block, so they run
 on the worker pool (`convex_lab-http-*` threads); `async def` actions run on convex_lab's runtime
-loop. The routes come from `http_api.routes` (the `/api` endpoints) and `http_actions.routes`
-(`/http/...`).
+loop. The routes come from `http_api.routes` (the `/api` endpoints), `http_actions.routes`
+(`/http/...`) and `websocket.sync_routes` (the sync protocol's WebSocket).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
-from . import http_actions, http_api
+from . import http_actions, http_api, websocket
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..app import App
@@ -62,7 +62,8 @@ class Server:
         self._http: tornado.httpserver.HTTPServer | None = None
 
     def application(self) -> tornado.web.Application:
-        return tornado.web.Application(http_api.routes(self) + http_actions.routes(self), log_function=_quiet,
+        return tornado.web.Application(http_api.routes(self) + http_actions.routes(self) + websocket.sync_routes(self.app),
+                                       log_function=_quiet,
                                        default_handler_class=http_api.NotFoundHandler,
                                        default_handler_args={"server": self})
 
@@ -139,6 +140,7 @@ class Server:
         http = self._http
         if http is not None:
             http.stop()
+            websocket.close_sockets(self.app)  # upgraded connections are no longer the HTTPServer's
             try:
                 await asyncio.wait_for(http.close_all_connections(), STOP_TIMEOUT)
             except asyncio.TimeoutError:

@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import itertools
 import logging
-import re
-import secrets
 import struct
 import threading
 import time
@@ -32,10 +29,12 @@ from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..errors import ConvexError, ConvexSystemError, FunctionNotFound, InvalidFunctionPath, WrongFunctionKind
+from ..errors import InvalidFunctionPath
 from ..runtime.registry import normalize_path
 from ..runtime.sessions import QueryFailed, QueryUpdated, Session, Transition
-from ..values import convex_value, from_convex_json, to_convex_json, values_equal
+from ..values import to_convex_json, values_equal
+from . import wire
+from .http_api import Caller, Refused, prepare_call
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..app import App
@@ -60,7 +59,7 @@ def encode_ts(ts: int) -> str:
     >>> encode_ts(0)
     'AAAAAAAAAAA='
     """
-    return base64.b64encode(_TS.pack(ts)).decode("ascii")
+    return wire.encode_ts(ts)
 
 
 def decode_ts(text: str) -> int:
@@ -74,59 +73,22 @@ def decode_ts(text: str) -> int:
     return _TS.unpack(raw)[0]
 
 
-_REFUSALS = (FunctionNotFound, InvalidFunctionPath, WrongFunctionKind)  # said as they are, not "Uncaught"
-_CALLER_TAG = re.compile(r"^\[CONVEX [QMA]\([^)]*\)\] ")  # what clients print before an error; they add their own
-
-
 def error_payload(error: BaseException) -> tuple[str, Any]:
-    """What a client is told of a failed function: Convex's error message and, for a
-    `ConvexError`, its data in Convex JSON (else `None`).
-
-    The message reads as Convex's do: `[Request ID: …] Server Error` and then the error, e.g.
-    `Uncaught ValueError: boom` for an exception of the function, or the error's own text
-    (`ArgumentValidationError: …`, `Could not find public function for 'm:f'.`) for what
-    convex_lab itself refused.
+    """What a client is told of a failed function, as over HTTP: Convex's error message
+    (`[Request ID: …] Server Error`, then `Uncaught ValueError: boom` and the function's frames,
+    or convex_lab's refusal as it is: `Could not find public function for 'm:f'.`,
+    `ArgumentValidationError: …`) and, for a `ConvexError`, its data in Convex JSON (else `None`).
     """
-    head = f"[Request ID: {secrets.token_hex(8)}] Server Error\n"
-    text = _CALLER_TAG.sub("", str(error))
-    if isinstance(error, ConvexError):
-        try:
-            data = to_convex_json(convex_value(error.data))
-        except (TypeError, ValueError):  # data that is no Convex value: its text is all there is
-            data = str(error.data)
-        return f"{head}Uncaught ConvexError: {text}", data
-    if isinstance(error, ConvexSystemError):
-        if isinstance(error, _REFUSALS) or text.startswith(f"{error.code}:"):
-            return head + text, None
-        return f"{head}Uncaught Error: {text}", None
-    return f"{head}Uncaught {type(error).__name__}: {text}", None
+    if isinstance(error, (Refused, InvalidFunctionPath)):
+        message, data, has_data = wire.plain_message(str(error))
+    else:
+        message, data, has_data = wire.error_text(error)
+    return f"[Request ID: {wire.request_id()}] Server Error\n{message}", to_convex_json(data) if has_data else None
 
 
 class ProtocolError(Exception):
     """A client message the protocol refuses (malformed, or out of step with the connection's
     versions): the client is sent a `FatalError` and the connection is closed."""
-
-
-class AuthenticationFailed(Exception):
-    """A token or admin key was refused: the client is sent an `AuthError` and the connection is
-    closed. `code` is Convex's short code (`NoAuthProvider`, `BadAdminKey`)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def verify_user_token(app: "App", token: str) -> dict:
-    """The identity a user's JWT stands for. No auth provider can be configured yet, so every
-    token is refused with Convex's `NoAuthProvider` error (as a deployment without providers
-    does)."""
-    raise AuthenticationFailed("NoAuthProvider", "No auth provider found matching the given token")
-
-
-def _check_admin_key(app: "App", key: str) -> None:
-    expected = getattr(app, "admin_key", None)
-    if not expected or not hmac.compare_digest(key.encode("utf-8", "replace"), str(expected).encode()):
-        raise AuthenticationFailed("BadAdminKey", "The provided admin key was invalid for this instance")
 
 
 def _acting_identity(attributes: Any) -> dict:
@@ -135,7 +97,7 @@ def _acting_identity(attributes: Any) -> dict:
         raise ProtocolError("Invalid Authenticate message: `impersonating` must be an object of identity attributes")
     identity = dict(attributes)
     if "tokenIdentifier" not in identity:
-        if "issuer" not in identity or "subject" not in identity:
+        if not (isinstance(identity.get("issuer"), str) and isinstance(identity.get("subject"), str)):
             raise ProtocolError('Invalid Authenticate message: either "tokenIdentifier" or "issuer" and "subject" must be set')
         identity["tokenIdentifier"] = f"{identity['issuer']}|{identity['subject']}"
     return identity
@@ -281,18 +243,6 @@ def _raw_args(message: dict, what: str) -> Any:
     return message["args"]
 
 
-def _args_of(raw: Any) -> dict:
-    """The arguments object of a call: clients send `[{...}]` (one-element array) or `{...}`."""
-    if type(raw) is list:
-        if len(raw) != 1:
-            raise ValueError(f"Function arguments must be an array holding one object, got {len(raw)} items")
-        raw = raw[0]
-    args = from_convex_json(raw)
-    if type(args) is not dict:
-        raise ValueError("Function arguments must be an object")
-    return args
-
-
 class _Query:
     """One query of the client's query set: what it runs, and its key in the session (`None`
     when it failed before it could be added: its failure was sent instead)."""
@@ -414,8 +364,8 @@ class SyncConnection:
             handler(self, message)
         except ProtocolError as error:
             self.fail(str(error))
-        except AuthenticationFailed as error:
-            self._auth_error(str(error))
+        except wire.HttpError as error:  # a credential refused, as HTTP refuses it (401)
+            self._auth_error(error.message)
         except Exception:  # noqa: BLE001 - a bug here: end this socket as Convex ends one on an internal error
             log.exception("convex_lab: a sync connection failed on a client message")
             self._end(1011, "InternalServerError")
@@ -528,13 +478,16 @@ class SyncConnection:
         if base != self._received_identity:
             raise ProtocolError(f"Identity base version {base} passed up doesn't match the current version {self._received_identity}")
         if token_type == "Admin":
-            _check_admin_key(self._app, _text(message, "value", "Authenticate"))
+            key = _text(message, "value", "Authenticate")
             acting = message.get("impersonating", message.get("acting_as"))
-            identity, admin = (None if acting is None else _acting_identity(acting)), True
+            identity = None if acting is None else _acting_identity(acting)
+            if not self._app._is_admin_key(key):
+                raise wire.HttpError(401, "BadAdminKey", "The provided admin key was invalid for this instance")
+            admin = True
         elif token_type == "User":
-            # Checked here, on the transport's thread, while it needs no network; verifying against
-            # a provider's keys will belong on the lane.
-            identity, admin = verify_user_token(self._app, _text(message, "value", "Authenticate")), False
+            # Checked here, on the transport's thread, while that needs no network (no provider
+            # can be configured yet); verifying against a provider's keys will belong on the lane.
+            identity, admin = self._app._identity_for_token(_text(message, "value", "Authenticate")), False
         elif token_type == "None":
             identity, admin = None, False
         else:
@@ -611,9 +564,8 @@ class SyncConnection:
     def _add(self, session: Session, query_id: int, query: _Query, identity: dict | None, admin: bool) -> None:
         failure: Exception | None = None
         try:
-            definition = self._definition(query.path, "query", admin, query.component)
-            args = _args_of(query.args)
-        except Exception as error:  # noqa: BLE001 - told to the client as the query's failure
+            definition, args = self._prepare(query.path, "query", query.args, query.component, identity, admin)
+        except (Refused, InvalidFunctionPath) as error:  # told to the client as the query's failure
             failure = error
         with self._lock:
             self._queries[query_id] = query
@@ -693,11 +645,10 @@ class SyncConnection:
     def _run_mutation(self, request_id: int, path: str, raw: Any, component: Any, identity: dict | None,
                       admin: bool) -> tuple[dict, int | None]:
         try:
-            definition = self._definition(path, "mutation", admin, component)
-            args = _args_of(raw)
+            definition, args = self._prepare(path, "mutation", raw, component, identity, admin)
             execution = self._runtime.execute(definition.path, args, identity=identity, caller="websocket",
                                               allow_internal=admin)
-        except Exception as error:  # noqa: BLE001 - refused before it ran
+        except Exception as error:  # noqa: BLE001 - refused before it ran (or unregistered meanwhile)
             return self._failure("MutationResponse", request_id, error, []), None
         if execution.error is not None:
             return self._failure("MutationResponse", request_id, execution.error, execution.lines), None
@@ -707,11 +658,10 @@ class SyncConnection:
 
     def _action(self, request_id: int, path: str, raw: Any, component: Any, identity: dict | None, admin: bool) -> None:
         try:
-            definition = self._definition(path, "action", admin, component)
-            args = _args_of(raw)
+            definition, args = self._prepare(path, "action", raw, component, identity, admin)
             execution = self._runtime.execute(definition.path, args, identity=identity, caller="websocket",
                                               allow_internal=admin)
-        except Exception as error:  # noqa: BLE001 - refused before it ran
+        except Exception as error:  # noqa: BLE001 - refused before it ran (or unregistered meanwhile)
             response = self._failure("ActionResponse", request_id, error, [])
         else:
             if execution.error is not None:
@@ -732,20 +682,16 @@ class SyncConnection:
             response["errorData"] = data
         return response
 
-    def _definition(self, path: str, kind: str, admin: bool, component: Any = None) -> "FunctionDef":
-        """The function a client names, as Convex finds it: exactly its path (`messages:send`,
-        `messages.js:send`, `messages` for `messages:default`), public unless the client is the
-        admin; an internal function looks exactly like a missing one."""
+    def _prepare(self, path: str, kind: str, raw: Any, component: Any, identity: dict | None,
+                 admin: bool) -> tuple["FunctionDef", dict]:
+        """The function a client names and its arguments, found and checked as the HTTP API does
+        (`prepare_call`): exactly its path (`messages:send`, `messages.js:send`, `messages` for
+        `messages:default`), public unless the client is the admin (an internal function looks
+        like a missing one), of the right kind, with one object of arguments. Raises `Refused`
+        or `InvalidFunctionPath`, with Convex's message."""
         if component not in (None, ""):
-            raise FunctionNotFound(f"Could not find public function for '{path}': convex_lab has no components "
-                                   f"(componentPath {component!r}).")
-        normalized = normalize_path(path)
-        definition = self._runtime.functions.get(normalized)
-        if definition is None or (definition.internal and not admin):
-            raise FunctionNotFound(f"Could not find public function for '{normalized}'.")
-        if definition.kind != kind:
-            self._runtime.resolve(normalized, kind)  # raises WrongFunctionKind, in Convex's words
-        return definition
+            raise Refused(f"convex_lab has no components: componentPath must be empty, got {component!r}.")
+        return prepare_call(self._runtime, normalize_path(path), kind, raw, Caller(admin, identity))
 
     # -- transitions -------------------------------------------------------------------------
     def _open_session(self) -> Session:

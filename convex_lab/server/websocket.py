@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -31,6 +32,10 @@ log = logging.getLogger("convex_lab")
 PING_AFTER = 15.0  # seconds without a message sent before a Ping (Convex's server: 15 s)
 CHECK_EVERY_MS = 5000  # how often the keepalive looks
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # function arguments may be 16 MiB of Convex values, in JSON
+
+# The open sockets of each App (touched on the server's loop only), so a stopping server can
+# close them: once upgraded, a connection is no longer the HTTPServer's to close.
+_sockets: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class SyncHandler(WebSocketHandler):
@@ -70,6 +75,7 @@ class SyncHandler(WebSocketHandler):
         except AppClosedError:
             self.close(1001, "The app was closed")
             return
+        _sockets.setdefault(self.app, set()).add(self)
         self._keepalive = PeriodicCallback(self._check_quiet, CHECK_EVERY_MS)
         self._keepalive.start()
 
@@ -90,6 +96,7 @@ class SyncHandler(WebSocketHandler):
     def on_close(self) -> None:
         if self._keepalive is not None:
             self._keepalive.stop()
+        _sockets.get(self.app, set()).discard(self)
         if self.connection is not None:
             self.connection.close()
 
@@ -122,6 +129,17 @@ class SyncHandler(WebSocketHandler):
     def _check_quiet(self) -> None:
         if self.connection is not None and time.monotonic() - self._last_sent >= PING_AFTER:
             self.connection.ping()
+
+
+def close_sockets(app: "App", code: int = 1001, reason: str = "The server stopped") -> None:
+    """Close every open sync socket of `app` ("going away": clients reconnect later) and drop
+    their connections. Call on the server's loop."""
+    for handler in list(_sockets.pop(app, ())):
+        if handler._keepalive is not None:
+            handler._keepalive.stop()
+        handler.close(code, reason)
+        if handler.connection is not None:
+            handler.connection.close()
 
 
 def sync_routes(app: "App") -> list:
