@@ -1,6 +1,7 @@
 """Convex's WebSocket sync protocol: a `SyncConnection` fed client messages as dicts (exact
 replies, version chaining, mutations, auth), then the real thing over a socket: the official PyPI
-`convex` client against a tornado server built from `sync_routes(app)`, and garbage on a socket.
+and npm `convex` clients against a tornado server built from `sync_routes(app)` and against
+`app.serve()`, and garbage on a socket.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ import asyncio
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -656,3 +659,21 @@ def test_stopping_the_server_closes_its_sync_sockets(app):
     assert first["type"] == "Transition"
     assert after is None and code == 1001  # going away: the client reconnects later
     assert app._reactor.sessions() == []  # its session is gone with it
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed (the npm client runs on it)")
+def test_the_npm_client_gets_live_updates(server):
+    js = Path(__file__).parent / "js"
+    if not (js / "node_modules" / "convex").is_dir():  # .ci/run installs it; by hand, do it here
+        subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=js, check=True,
+                       capture_output=True, timeout=600)
+    probe = subprocess.run(["node", "-e", "process.stdout.write(typeof WebSocket)"], capture_output=True, text=True,
+                           timeout=TIMEOUT)
+    flags = [] if probe.stdout == "function" else ["--experimental-websocket"]  # Node 20 and 21
+    done = subprocess.run(["node", *flags, "sync_client.mjs", server.url], cwd=js, capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["seen"] == [[], ["hello"]]  # the write to room b sent the watcher nothing
+    assert isinstance(out["sent"], str) and out["query"] == ["elsewhere"] and out["action"] == 42
+    assert out["refused"] == {"name": "ConvexError", "data": {"code": 42}}
