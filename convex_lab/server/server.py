@@ -62,9 +62,8 @@ class Server:
         self._http: tornado.httpserver.HTTPServer | None = None
 
     def application(self) -> tornado.web.Application:
-        return tornado.web.Application(http_api.routes(self) + http_actions.routes(self) + websocket.sync_routes(self.app),
-                                       log_function=_quiet,
-                                       default_handler_class=http_api.NotFoundHandler,
+        routes = http_api.routes(self) + http_actions.routes(self) + websocket.sync_routes(self.app)
+        return tornado.web.Application(routes, log_function=_quiet, default_handler_class=http_api.NotFoundHandler,
                                        default_handler_args={"server": self})
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:

@@ -291,8 +291,8 @@ class SyncConnection:
       out-of-step message gets a `FatalError` and closes the connection.
     - Keep the client's query set in a reactor `Session` (as the client's identity) and turn the
       session's transitions into the protocol's `Transition` messages: each starts at the version
-      the previous one ended at (query set, identity, timestamp), one per commit that changed a
-      result of the client, never with a result the client already holds.
+      the previous one ended at (query set, identity, timestamp), at most one per commit that
+      changed a result of the client, never with a result the client already holds.
     - Run mutations (in order) and actions (side by side) on worker threads; a mutation's
       response is followed by a `Transition` at a timestamp at least its commit's, and a replayed
       mutation (same session id and request id) gets its recorded response.
@@ -302,7 +302,7 @@ class SyncConnection:
         send: Called with each server message (a JSON-able dict), from any thread, in order.
         close: Called as `close(code, reason)` (both may be `None`) when the connection must end:
             after a `FatalError` or `AuthError`, or when the App closes.
-        client: The client's name and version (`Convex-Client` header), for logs.
+        client: The client's name and version (its `Convex-Client` header), kept as `client`.
     """
 
     def __init__(self, app: "App", send: Callable[[dict], None],

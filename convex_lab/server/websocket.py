@@ -103,7 +103,7 @@ class SyncHandler(WebSocketHandler):
     # -- from any thread ---------------------------------------------------------------------
     def _send_soon(self, message: dict) -> None:
         """Write `message` on the socket's loop (called in order by the connection, any thread)."""
-        text = orjson.dumps(message).decode()
+        text = orjson.dumps(message, option=orjson.OPT_SORT_KEYS).decode()  # object fields sorted, as Convex sends them
         try:
             self._loop.add_callback(self._write, text)  # type: ignore[union-attr]
         except RuntimeError:  # the loop is closed: the server stopped, the socket with it
