@@ -182,6 +182,14 @@ def _refuse_direct_call(path: str) -> None:
 # The registry
 
 
+def _check_async(kind: str, handler: Callable[..., Any], name: str) -> bool:
+    """Whether `handler` is `async def`; refused unless it is an action's."""
+    is_async = inspect.iscoroutinefunction(handler)
+    if is_async and kind != "action":
+        raise TypeError(f"{name}: queries and mutations must be plain `def` functions; only actions may be `async def`.")
+    return is_async
+
+
 class FunctionSpec:
     """A function declared in a functions directory with a module-level decorator
     (`from convex_lab import query`): not yet registered on any App.
@@ -201,9 +209,7 @@ class FunctionSpec:
     def __init__(self, kind: str, internal: bool, handler: Callable[..., Any], args: Any, returns: Any) -> None:
         if not callable(handler):
             raise TypeError(f"@{kind} decorates a function, got {handler!r}.")
-        if inspect.iscoroutinefunction(handler) and kind != "action":
-            raise TypeError(f"{getattr(handler, '__name__', handler)}: queries and mutations must be plain `def` "
-                            "functions; only actions may be `async def`.")
+        _check_async(kind, handler, getattr(handler, "__name__", repr(handler)))
         self.kind = kind
         self.internal = internal
         self.handler = handler
@@ -257,9 +263,7 @@ class Registry:
             path = normalize_path(name if ":" in name else f"{module}:{name}")
         else:
             path = normalize_path(f"{module}:{fn_name}")
-        is_async = inspect.iscoroutinefunction(handler)
-        if is_async and kind != "action":
-            raise TypeError(f"{path}: queries and mutations must be plain `def` functions; only actions may be `async def`.")
+        is_async = _check_async(kind, handler, path)
         definition = FunctionDef(kind=kind, internal=internal, path=path, handler=handler,
                                  args=args_validator(args) if args is not None else None,
                                  returns=returns, is_async=is_async, unlimited=unlimited)
