@@ -40,7 +40,7 @@ from .errors import (
     UniqueQueryError,
     WrongFunctionKind,
 )
-from .runtime.http import Response
+from .runtime.http import Response, http_action, http_router
 from .runtime.modules import action, internal_action, internal_mutation, internal_query, mutation, query
 from .schema import define_schema, define_table
 from .validators import ValidationMismatch, v
@@ -52,6 +52,8 @@ __version__ = "0.1.0"
 __all__ = [
     "App",
     "action",
+    "http_action",
+    "http_router",
     "internal_action",
     "internal_mutation",
     "internal_query",

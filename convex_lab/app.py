@@ -71,7 +71,10 @@ class App:
         self._admin_key: str | None = None
         self._admin_key_lock = threading.Lock()  # one key, even when first asked from two threads
         self._server: Server | None = None
-        self.http = HttpRouter()
+        self._serve_lock = threading.RLock()  # one server, even when two threads ask for `url` at once
+        app_ref = weakref.ref(self)  # the router must not keep the App alive
+        self.http = HttpRouter(url_source=lambda: app_ref().url)
+        self._loaded_routes: dict[Any, list] = {}  # functions directory -> the routes its http.py installed
         # Opening a file another App of this process has open takes it over: that App is closed
         # (its live views say so), and every commit it acknowledged is in the file already.
         self._persistence = Persistence(self.path)
@@ -92,7 +95,6 @@ class App:
         except BaseException:  # Ctrl-C or a damaged file: release the file again
             self._persistence.close()
             raise
-        app_ref = weakref.ref(self)
 
         def taken_over() -> None:
             app = app_ref()
@@ -174,15 +176,36 @@ class App:
         """
         self._db.check_open()
         self.admin_key  # read (or made) here, so the server's loop never waits on the file for it
-        server = self._server
-        if server is not None and server.url is not None:
-            if host == server.host and port in (0, server.port):
+        with self._serve_lock:
+            server = self._server
+            if server is not None and server.url is not None:
+                if host == server.host and port in (0, server.port):
+                    return server.url
+                self.stop_serving()
+            server = Server(self)
+            url = server.start(host, port)
+            self._server = server
+            return url
+
+    @property
+    def url(self) -> str:
+        """The server's URL; when the App is not serving, `serve()` starts it first (on
+        `127.0.0.1` and a free port), so what needs a URL can just ask for it.
+
+        Raises:
+            AppClosedError: The App is closed.
+
+        Examples:
+            >>> url = app.url                  # starts the server
+            >>> url.startswith("http://127.0.0.1:") and app.url == url == app.serve()
+            True
+            >>> app.stop_serving()
+        """
+        with self._serve_lock:
+            server = self._server
+            if server is not None and server.url is not None:
                 return server.url
-            self.stop_serving()
-        server = Server(self)
-        url = server.start(host, port)
-        self._server = server
-        return url
+            return self.serve()
 
     def stop_serving(self) -> None:
         """Stop the server that `serve` started (idempotent); `serve` can start it again.
@@ -190,9 +213,10 @@ class App:
         Open connections are closed; requests whose function is running finish it (a mutation
         commits or not as it would have), but their answers are not sent.
         """
-        server, self._server = self._server, None
-        if server is not None:
-            server.stop()
+        with self._serve_lock:
+            server, self._server = self._server, None
+            if server is not None:
+                server.stop()
 
     @property
     def admin_key(self) -> str:
@@ -428,12 +452,16 @@ class App:
         `send` is `messages:send`, `admin/users.py`'s `list` is `admin/users:list`. Modules can
         import each other relatively (`from .messages import send`). Files and folders whose
         names start with `_` or `.` are skipped. `schema.py`'s `schema` (a `define_schema(...)`)
-        is installed as `set_schema` does.
+        is installed as `set_schema` does, and the routes of `http.py`'s `http` (an
+        `http_router()`) are added to `app.http`, replacing a route of the same path (or prefix)
+        and method defined before.
 
         Loading the same directory again (after editing it) re-imports every module: changed
         functions replace the old ones and their live queries re-run, functions no longer
-        declared are removed, and the data stays. All or nothing: if a module fails to import or
-        the schema does not fit the data, nothing changes.
+        declared are removed, the directory's routes are replaced by those `http.py` defines now
+        (routes defined on `app.http` directly stay, unless `http.py` defines the same path and
+        method), and the data stays. All or nothing: if a module fails to import, `http.py` sets
+        no router, or the schema does not fit the data, nothing changes.
 
         Args:
             directory: The functions directory.
@@ -444,7 +472,8 @@ class App:
         Raises:
             FileNotFoundError: `directory` is not a directory.
             SchemaValidationError: Stored documents do not match `schema.py`'s schema.
-            TypeError: `schema.py`'s `schema` is not a `define_schema(...)`.
+            TypeError: `schema.py`'s `schema` is not a `define_schema(...)`, or `http.py`'s
+                `http` is not an `http_router()`.
             Exception: Whatever a module raised while importing (its note names the file).
         """
         loaded = read_directory(directory)
@@ -460,6 +489,9 @@ class App:
         for path in self._loaded_functions.get(loaded.directory, set()) - set(loaded.functions):
             self._runtime.unregister(path)
         self._loaded_functions[loaded.directory] = set(loaded.functions)
+        routes = loaded.http.routes if loaded.http is not None else []
+        self.http._replace(self._loaded_routes.get(loaded.directory, []), routes)
+        self._loaded_routes[loaded.directory] = routes
         return sorted(loaded.functions)
 
     @property

@@ -1,8 +1,12 @@
-"""HTTP actions: the router (`app.http`), and the `Request` and `Response` a handler sees.
+"""HTTP actions: the router (`app.http`, `http_router()`), `http_action`, and the `Request` and
+`Response` a handler sees.
 
 `HttpRouter` holds routes by exact path or path prefix and method, and finds the handler for a
-request as Convex's router does (exact first, then the longest prefix; HEAD as GET). Running a
-handler is `execution.py`'s (`Runtime.execute_http_action`); serving them is `server/`'s.
+request as Convex's router does (exact first, then the longest prefix; HEAD as GET). A functions
+directory's `http.py` builds one with `http_router()`, which `App.load_functions` installs on
+`app.http`. `http_action` marks a handler declared at module level, as Convex's `httpAction`: it
+is reachable through routes only, never as a function path. Running a handler is
+`execution.py`'s (`Runtime.execute_http_action`); serving them is `server/`'s.
 """
 
 from __future__ import annotations
@@ -11,6 +15,9 @@ import inspect
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from ..errors import InvalidFunctionCall
+from .registry import FunctionHandle, FunctionSpec
 
 ROUTABLE_METHODS = ("GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
 
@@ -31,6 +38,68 @@ class HttpRoute:
         return self.path if self.path is not None else f"{self.path_prefix}*"
 
 
+class HttpAction:
+    """An HTTP action declared with `http_action`: a handler to route, not a function to call.
+
+    Attributes:
+        handler: The decorated `def|async def handler(ctx, request) -> Response`.
+    """
+
+    def __init__(self, handler: Callable[..., Any]) -> None:
+        if isinstance(handler, (FunctionSpec, FunctionHandle, HttpAction)):
+            raise TypeError(f"@http_action decorates a plain handler function (ctx, request), got {handler!r}.")
+        if not callable(handler):
+            raise TypeError(f"@http_action decorates a function, got {handler!r}.")
+        self.handler = handler
+        self.__wrapped__ = handler
+        self.__doc__ = handler.__doc__
+        self.__name__ = getattr(handler, "__name__", "handler")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise InvalidFunctionCall(
+            f"{self.__name__} is an HTTP action: route it (http.route(path=..., method=..., handler={self.__name__}) "
+            "in http.py, or app.http.route(...)) and send an HTTP request to <url>/http/<path>."
+        )
+
+    def __repr__(self) -> str:
+        return f"<convex_lab http_action {self.__name__}>"
+
+
+def http_action(fn: Callable[..., Any]) -> HttpAction:
+    """Declare an HTTP action's handler at module level, as Convex's `httpAction`.
+
+    `def|async def handler(ctx, request) -> Response`: `ctx` is an `ActionCtx`, `request` a
+    `Request`. An HTTP action is reached only through a route (`http.route(..., handler=...)` in
+    a functions directory's `http.py`, or `app.http.route`), never as a function path: it is not
+    registered as a query, mutation or action, and calling it directly raises.
+
+    Raises:
+        TypeError: `fn` is not a plain function (a query, mutation or action is refused).
+
+    Examples:
+        >>> @http_action
+        ... def hello(ctx, request):
+        ...     return Response("hello")
+        >>> hello
+        <convex_lab http_action hello>
+        >>> router = http_router()
+        >>> router.route(path="/hello", method="GET", handler=hello)
+        >>> [(r.method, r.pattern, r.handler.__name__) for r in router.routes]
+        [('GET', '/hello', 'hello')]
+    """
+    return HttpAction(fn)
+
+
+def http_router() -> HttpRouter:
+    """A new router for a functions directory's `http.py`: `http = http_router()`, then
+    `http.route(...)` as on `app.http`.
+
+    `app.load_functions(dir)` installs the routes of `http.py`'s `http` on `app.http`; loading
+    the directory again replaces them. See the guide's Functions directories section.
+    """
+    return HttpRouter()
+
+
 class HttpRouter:
     """The HTTP routes of an App (`app.http`): handlers served at `<url>/http/<path>`.
 
@@ -48,9 +117,10 @@ class HttpRouter:
         [('GET', '/hello')]
     """
 
-    def __init__(self) -> None:
+    def __init__(self, url_source: Callable[[], str] | None = None) -> None:
         self._exact: dict[tuple[str, str], HttpRoute] = {}
         self._prefixes: dict[tuple[str, str], HttpRoute] = {}
+        self._url_source = url_source  # the App's `url`, for `url(path)`; None for http_router()
 
     @property
     def routes(self) -> list[HttpRoute]:
@@ -71,13 +141,14 @@ class HttpRouter:
             path_prefix: A prefix starting and ending with `/` (`/files/` matches
                 `/files/a.png`); also accepted as `pathPrefix`, Convex's name.
             method: `GET`, `POST`, `PUT`, `DELETE`, `OPTIONS` or `PATCH`.
-            handler: `def|async def handler(ctx, request) -> Response`.
+            handler: `def|async def handler(ctx, request) -> Response`, or an `http_action`.
 
         Raises:
             ValueError: The route breaks one of Convex's rules (both or neither of path and
                 prefix, a path not starting with `/`, a prefix not ending with `/`, a reserved
                 `/.files/` path, a method Convex does not route).
-            TypeError: `handler` is not callable.
+            TypeError: `handler` is not callable, or is a query, mutation or action (those are
+                called by path, not routed).
         """
         if pathPrefix is not None:
             if path_prefix is not None:
@@ -103,20 +174,57 @@ class HttpRouter:
             raise ValueError("Invalid httpRouter route entry: must contain either field 'path' or 'pathPrefix'")
 
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            if isinstance(fn, (FunctionSpec, FunctionHandle)):
+                raise TypeError(f"An HTTP route's handler is a function (ctx, request) or an http_action, "
+                                f"not {fn!r}: call that from the handler with ctx.run_query/run_mutation/run_action.")
             if not callable(fn):
                 raise TypeError(f"An HTTP route's handler must be a function, got {fn!r}.")
-            route = HttpRoute(method=method, handler=fn, path=path, path_prefix=path_prefix,
-                              is_async=inspect.iscoroutinefunction(fn))
-            if path is not None:
-                self._exact[(path, method)] = route
-            else:
-                self._prefixes[(path_prefix, method)] = route  # type: ignore[index]
+            handler_fn = fn.handler if isinstance(fn, HttpAction) else fn
+            self._put(HttpRoute(method=method, handler=handler_fn, path=path, path_prefix=path_prefix,
+                                is_async=inspect.iscoroutinefunction(handler_fn)))
             return fn
 
         if handler is not None:
             register(handler)
             return None
         return register
+
+    def _put(self, route: HttpRoute) -> None:
+        if route.path is not None:
+            self._exact[(route.path, route.method)] = route
+        else:
+            self._prefixes[(route.path_prefix, route.method)] = route  # type: ignore[index]
+
+    def _replace(self, old: list[HttpRoute], new: list[HttpRoute]) -> None:
+        """Remove the routes of `old` that are still in place (a route defined since over the
+        same path and method stays), then add `new`: a functions directory's routes, reloaded."""
+        for route in old:
+            table = self._exact if route.path is not None else self._prefixes
+            key = (route.path if route.path is not None else route.path_prefix, route.method)
+            if table.get(key) is route:  # type: ignore[arg-type]
+                del table[key]  # type: ignore[arg-type]
+        for route in new:
+            self._put(route)
+
+    def url(self, path: str) -> str:
+        """The URL a request for `path` goes to: `<app.url>/http<path>`, starting the server
+        (as `app.url` does) if the App is not serving.
+
+        Examples:
+            >>> app.http.url("/hello?name=Ada")
+            'http://127.0.0.1:.../http/hello?name=Ada'
+
+        Raises:
+            ValueError: `path` does not start with `/`.
+            RuntimeError: This router belongs to no App (an `http_router()` of a functions
+                directory): ask `app.http.url(...)` of the App that loaded it.
+        """
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError(f"An HTTP action's path starts with a /, got {path!r}.")
+        if self._url_source is None:
+            raise RuntimeError("This router belongs to no App: once app.load_functions(dir) installed its routes, "
+                               "use app.http.url(path).")
+        return f"{self._url_source()}/http{path}"
 
     def lookup(self, path: str, method: str) -> HttpRoute | None:
         """The route for a request: exact `path` first, else the longest prefix; HEAD is GET.

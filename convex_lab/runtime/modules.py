@@ -5,7 +5,8 @@ a module; its functions are declared with the module-level decorators (`from con
 query, mutation, ...`), which only describe a function (`FunctionSpec`). `load_directory` imports
 every module and registers each declared function under `<module path>:<the name it is bound to>`,
 as Convex names a function by its module and export name: `admin/users.py`'s `list` is
-`admin/users:list`. `schema.py` holds the schema (`schema = define_schema(...)`).
+`admin/users:list`. `schema.py` holds the schema (`schema = define_schema(...)`), `http.py` the
+HTTP routes (`http = http_router()`, runtime/http.py); an `http_action` is not a function path.
 
 Modules are imported as one package per directory, so they can import each other relatively
 (`from .messages import send`). Loading again (after an edit) imports fresh copies: changed
@@ -24,11 +25,13 @@ import types
 from pathlib import Path
 from typing import Any, Callable
 
+from .http import HttpRouter
 from .registry import FunctionSpec, normalize_path
 
 # Files and folders that are not modules: private (`_x.py`), hidden, caches, the CLI's state.
 _SKIPPED_PREFIXES = ("_", ".")
 SCHEMA_MODULE = "schema"
+HTTP_MODULE = "http"
 
 
 def _declare(kind: str, internal: bool, fn: Callable | None, args: Any, returns: Any) -> Any:
@@ -80,13 +83,16 @@ def internal_action(fn: Callable | None = None, *, args: Any = None, returns: An
 
 
 class LoadedDirectory:
-    """What one load of a directory found: `functions` (path → FunctionSpec) and the `schema`."""
+    """What one load of a directory found: `functions` (path → FunctionSpec), the `schema`, and
+    `http`, the router of `http.py` (None without one)."""
 
-    def __init__(self, directory: Path, functions: dict[str, FunctionSpec], schema: Any, has_schema: bool) -> None:
+    def __init__(self, directory: Path, functions: dict[str, FunctionSpec], schema: Any, has_schema: bool,
+                 http: HttpRouter | None = None) -> None:
         self.directory = directory
         self.functions = functions
         self.schema = schema
         self.has_schema = has_schema
+        self.http = http
 
 
 def module_files(directory: Path) -> list[tuple[str, Path]]:
@@ -116,6 +122,7 @@ def read_directory(directory: str | os.PathLike) -> LoadedDirectory:
         FileNotFoundError: `directory` is not a directory.
         ImportError (or what the module raised): a module failed to import; the message names
             its file. Nothing is registered then.
+        TypeError: `http.py` does not set `http` to an `http_router()`.
     """
     root = Path(directory).resolve()
     if not root.is_dir():
@@ -129,6 +136,7 @@ def read_directory(directory: str | os.PathLike) -> LoadedDirectory:
     sys.modules[package] = module
     functions: dict[str, FunctionSpec] = {}
     schema, has_schema = None, False
+    http = None
     for module_path, file in module_files(root):
         dotted = f"{package}.{module_path.replace('/', '.')}"
         try:
@@ -140,8 +148,14 @@ def read_directory(directory: str | os.PathLike) -> LoadedDirectory:
             has_schema = hasattr(loaded, "schema")
             schema = getattr(loaded, "schema", None)
             continue
+        if module_path == HTTP_MODULE:
+            http = getattr(loaded, "http", None)
+            if not isinstance(http, HttpRouter):
+                found = "does not set it" if not hasattr(loaded, "http") else f"sets it to {http!r}"
+                raise TypeError(f"{file} must set `http = http_router()` (from convex_lab) and route "
+                                f"its HTTP actions there; it {found}.")
         for name, value in vars(loaded).items():
             # Only what the module itself declares: an imported spec belongs to its own module.
             if isinstance(value, FunctionSpec) and getattr(value.handler, "__module__", None) == dotted:
                 functions[normalize_path(f"{module_path}:{name}")] = value
-    return LoadedDirectory(root, functions, schema, has_schema)
+    return LoadedDirectory(root, functions, schema, has_schema, http)
