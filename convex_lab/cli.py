@@ -244,7 +244,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         fd = os.open(deployment, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             json.dump({"url": url, "adminKey": app.admin_key, "pid": os.getpid(), "db": str(Path(db).resolve())}, out)
-        print(_colour("32", f"Serving {directory} at {url}") + f" ({len(paths or [])} functions; database {db}).")
+        print(_colour("32", f"Serving {directory} at {url}") + f" ({_counts(app, paths)}; database {db}).")
         print("Edit the modules: they reload on save. Ctrl-C stops.", flush=True)
         seen = _snapshot(directory)
         while True:
@@ -254,7 +254,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
                 seen = now
                 paths = _load(app, directory)
                 if paths is not None:
-                    print(_colour("32", f"Reloaded: {len(paths)} functions."), flush=True)
+                    print(_colour("32", f"Reloaded: {_counts(app, paths)}."), flush=True)
     except KeyboardInterrupt:
         print("Stopped.")
         return 0
@@ -274,6 +274,13 @@ def _load(app: Any, directory: Path) -> list[str] | None:
         notes = " ".join(getattr(exc, "__notes__", []))
         print(_colour("31", f"error: {type(exc).__name__}: {exc} {notes}".rstrip(), sys.stderr), file=sys.stderr, flush=True)
         return None
+
+
+def _counts(app: Any, paths: list[str] | None) -> str:
+    """`3 functions`, then `, 2 HTTP routes under /http/` when the App has routes."""
+    text = f"{len(paths or [])} functions"
+    routes = len(app.http.routes)
+    return text + (f", {routes} HTTP route{'s' if routes != 1 else ''} under /http/" if routes else "")
 
 
 def _snapshot(directory: Path) -> dict[str, float]:

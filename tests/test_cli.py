@@ -153,3 +153,47 @@ def test_dev_serves_reloads_and_the_other_commands_use_its_server(project, capsy
         dev.send_signal(signal.SIGINT)
         dev.wait(timeout=30)
     assert not deployment.exists()
+
+
+@pytest.mark.slow
+def test_dev_reloads_http_py(project):
+    import signal
+
+    from tests.test_server_http import send
+
+    (project / "http.py").write_text(textwrap.dedent("""
+        from convex_lab import Response, http_router
+
+        http = http_router()
+        http.route(path="/ping", method="GET", handler=lambda ctx, request: Response("pong"))
+    """))
+    dev = subprocess.Popen([sys.executable, "-m", "convex_lab.cli", "dev", str(project)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = Lines(dev.stdout), Lines(dev.stderr)
+    try:
+        assert "1 HTTP route under /http/" in out.until("reload on save")
+        url = json.loads((project / ".convex_lab" / "deployment.json").read_text())["url"]
+        assert send(url, "GET", "/http/ping").body == b"pong"
+        # An edit of http.py is picked up: the new route is served, the removed one is gone.
+        (project / "http.py").write_text(textwrap.dedent("""
+            from convex_lab import Response, http_action, http_router
+
+            from .messages import count
+
+            @http_action
+            def counted(ctx, request):
+                return Response({"count": ctx.run_query(count)})
+
+            http = http_router()
+            http.route(path_prefix="/count/", method="GET", handler=counted)
+        """))
+        assert "1 HTTP route" in out.until("Reloaded")
+        assert send(url, "GET", "/http/count/x").json == {"count": 0}
+        assert send(url, "GET", "/http/ping").status == 404
+        # A broken http.py is reported with its name and the routes stay.
+        (project / "http.py").write_text("from convex_lab import http_router\nrouter = http_router()\n")
+        assert "http.py must set `http = http_router()`" in err.until("does not set it")
+        assert send(url, "GET", "/http/count/x").json == {"count": 0}
+    finally:
+        dev.send_signal(signal.SIGINT)
+        dev.wait(timeout=30)
