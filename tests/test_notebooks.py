@@ -30,3 +30,16 @@ def test_reactivity_notebook_shows_precise_reruns(tmp_path):
     assert any("'runs b': 1" in t for t in texts)
     assert any("'live a runs': 2,\n 'live b runs': 1" in t for t in texts)  # the two live cells
     assert any("'runs after old edit': 1" in t and "'runs now': 2" in t for t in texts)
+
+
+def test_chat_notebook_hears_the_python_process(tmp_path):
+    """03_chat_app starts a bot with the PyPI client in another process; it ends on its own, and
+    its answer, sent over the sync protocol, is in the chat."""
+    path = next(p for p in NOTEBOOKS if p.name == "03_chat_app.ipynb")
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    texts = ["".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+             for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    assert any(t.startswith("bot: my answer is in the chat (2 messages)") for t in texts), texts
+    assert any("'Hi, I am a Python process. The last message I read said: Hello from the notebook!'" in t
+               for t in texts), texts
