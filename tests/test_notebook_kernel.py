@@ -334,3 +334,18 @@ sub = app.subscribe(count, {}, seen.append)
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
+
+
+def test_live_cell_rerenders_when_a_network_clients_mutation_commits(kernel):
+    execute(kernel, SETUP)
+    url = printed(kernel, "print(app.serve())")
+    _, messages = execute(kernel, LIVE)
+    comm = live_comm_id(messages)
+    # The kernel is idle: nothing but the server's thread and the notifier can bring the update.
+    request = urllib.request.Request(
+        f"{url}/api/mutation", data=json.dumps({"path": "notebook:send", "args": {"room": "a", "body": "over HTTP"}}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert json.loads(response.read())["status"] == "success"
+    seen = wait_for_update(kernel, comm, lambda s: "over HTTP" in str(s.get("value_repr", "")))
+    assert [s for s in updates(seen, comm) if "runs" in s][-1]["runs"] == 2
