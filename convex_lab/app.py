@@ -8,6 +8,7 @@ module that owns the concept.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
 import secrets
@@ -16,9 +17,10 @@ import weakref
 from typing import Any, Callable
 
 from .engine.database import Database
-from .engine.persistence import ADMIN_KEY_KEY, Persistence
+from .engine.persistence import ADMIN_KEY_KEY, DEV_AUTH_KEY_KEY, Persistence
 from .errors import AppClosedError
 from .interrupts import DEFERRED
+from .runtime.auth import Authenticator, TokenError, acting_as, python_caller_identity
 from .runtime.execution import Runtime
 from .runtime.http import HttpRouter
 from .runtime.registry import FunctionHandle, _in_coroutine
@@ -27,7 +29,7 @@ from .runtime.modules import read_directory
 from .runtime.reactivity import Reactor, Subscription
 from .runtime.system_functions import register_system_functions
 from .server import Server
-from .server.wire import HttpError, jwt_issuer
+from .server.wire import HttpError
 from . import data_io
 from .schema import SchemaDefinition
 
@@ -54,6 +56,8 @@ class App:
         path (str | None): The database file, or `None` for an in-memory App.
         http (HttpRouter): The App's HTTP actions: `app.http.route(path=..., method=...,
             handler=...)`, served at `<url>/http/<path>` by `serve`.
+        auth (Authenticator): Auth: `app.auth.dev_token(subject, ...)` signs a token the App's
+            server accepts; `app.auth.dev_issuer` is its issuer (see the guide's Auth page).
 
     Examples:
         >>> app = App()                      # in memory; App("lab.duckdb") is durable
@@ -78,6 +82,11 @@ class App:
         # Opening a file another App of this process has open takes it over: that App is closed
         # (its live views say so), and every commit it acknowledged is in the file already.
         self._persistence = Persistence(self.path)
+        persistence = self._persistence  # (not self: the key's callbacks keep no App alive)
+        self.auth = Authenticator(
+            load_key=(lambda: persistence.get_meta(DEV_AUTH_KEY_KEY)) if self.path else None,
+            save_key=(lambda pem: persistence.save_meta(DEV_AUTH_KEY_KEY, pem)) if self.path else None,
+        )
         try:
             self._db = Database(persistence=self._persistence if self.path else None,
                                 limits=limits in ("on", True))
@@ -246,18 +255,80 @@ class App:
         return hmac.compare_digest(key.encode("utf-8", "surrogatepass"), self.admin_key.encode("utf-8"))
 
     def _identity_for_token(self, token: str) -> dict:
-        """The identity of a bearer token (a JWT) from an HTTP or WebSocket client.
+        """The identity of a bearer token (a JWT) from an HTTP or WebSocket client, verified by
+        the dev provider or a provider of `set_auth_config`.
 
-        Raises `HttpError` (401) as Convex answers a token it cannot verify. No auth provider
-        can be configured yet, so every well-formed token is refused as Convex refuses it when
-        no provider matches.
+        Raises `HttpError` (401, Convex's code and a message saying why) for a token refused.
+        May fetch a provider's keys (cached): the server calls it off its event loop.
         """
-        jwt_issuer(token)  # a token that is not a JWT, or names no issuer, is refused first
-        raise HttpError(
-            401, "NoAuthProvider",
-            "No auth provider found matching the given token (no providers configured). convex_lab does "
-            "not verify JWTs yet: call public functions without a token, or use the admin key.",
-        )
+        if self.path:
+            self._db.check_open()
+        try:
+            return self.auth.identity_for_token(token)
+        except TokenError as refused:
+            raise HttpError(401, refused.code, refused.message) from None
+
+    # -- auth -------------------------------------------------------------------------------
+    def set_auth_config(self, config: dict) -> None:
+        """Trust the auth providers of `config`, which has the shape of Convex's `auth.config.ts`.
+
+        Clients then send these providers' JWTs (`Authorization: Bearer <token>`, or the
+        clients' `setAuth`/`set_auth`), and functions see the identity. The dev provider
+        (`app.auth.dev_token`) is always trusted besides them. Replaces the previous config.
+
+        Args:
+            config: `{"providers": [...]}`, each provider one of
+                `{"domain": "https://issuer.example.com", "applicationID": "my-app"}` (OIDC: keys
+                found through `<domain>/.well-known/openid-configuration`) or
+                `{"type": "customJwt", "issuer": ..., "jwks": <URL or data: URI>, "algorithm":
+                "RS256" | "ES256", "applicationID": ...}` (`applicationID` optional).
+
+        Raises:
+            ValueError: The config is malformed (the message names the bad field, as
+                `providers[0].applicationID`), or an inline JWKS cannot be read.
+
+        Examples:
+            >>> app.set_auth_config({"providers": [
+            ...     {"domain": "https://accounts.example.com", "applicationID": "my-app"}]})
+            >>> app.auth.providers
+            ['convex_lab dev provider https://dev.convex-lab.invalid', 'OIDC provider https://accounts.example.com']
+        """
+        self.auth.configure(config)
+
+    def as_user(self, subject: str, issuer: str | None = None, **claims: Any) -> contextlib.AbstractContextManager[dict]:
+        """A `with` block whose calls run as a signed-in user.
+
+        Inside it, functions called from Python (`app.run`, `run_query`, `run_mutation`,
+        `run_action`, function handles) and subscriptions created in it (`app.subscribe`,
+        `app.live`, `%%live`) see this identity in `ctx.auth.get_user_identity()`, exactly
+        as a client sending `app.auth.dev_token(subject, **claims)` would; a subscription's
+        re-runs keep it after the block. Other threads are not affected.
+
+        Args:
+            subject: The user's id (the identity's `subject`).
+            issuer: The issuer; by default the dev provider's (`app.auth.dev_issuer`).
+            **claims: More claims, named as for `app.auth.dev_token` (`name`, `email`,
+                `given_name` or `givenName`, ...).
+
+        Returns:
+            A context manager; `with app.as_user(...) as identity:` binds the identity.
+
+        Examples:
+            >>> @app.query
+            ... def whoami(ctx):
+            ...     identity = ctx.auth.get_user_identity()
+            ...     return identity and identity["name"]
+            >>> with app.as_user("user_1", name="Ada"):
+            ...     whoami()
+            'Ada'
+            >>> print(whoami())
+            None
+        """
+        return acting_as(self._runtime, self.auth.identity_of(subject, issuer, **claims))
+
+    def _caller_identity(self) -> dict | None:
+        """The identity of a call made from Python now (that of the `as_user` block it is in)."""
+        return python_caller_identity(self._runtime)
 
     # -- schema -----------------------------------------------------------------------------
     def set_schema(self, schema: Any) -> None:
@@ -422,7 +493,8 @@ class App:
             WrongFunctionKind: `fn` is not a query.
             FunctionNotFound: No function is registered at that path.
         """
-        return self._runtime.call(self._runtime.resolve(fn, "query").path, args or {})
+        return self._runtime.call(self._runtime.resolve(fn, "query").path, args or {},
+                                  identity=self._caller_identity())
 
     def run_mutation(self, fn: Any, args: dict | None = None) -> Any:
         """Run a mutation (by handle or path) and return its result; always blocks.
@@ -431,7 +503,8 @@ class App:
             WrongFunctionKind: `fn` is not a mutation.
             FunctionNotFound: No function is registered at that path.
         """
-        return self._runtime.call(self._runtime.resolve(fn, "mutation").path, args or {})
+        return self._runtime.call(self._runtime.resolve(fn, "mutation").path, args or {},
+                                  identity=self._caller_identity())
 
     def run_action(self, fn: Any, args: dict | None = None) -> Any:
         """Run an action (by handle or path) and return its result; always blocks, even for
@@ -441,7 +514,8 @@ class App:
             WrongFunctionKind: `fn` is not an action.
             FunctionNotFound: No function is registered at that path.
         """
-        return self._runtime.call(self._runtime.resolve(fn, "action").path, args or {})
+        return self._runtime.call(self._runtime.resolve(fn, "action").path, args or {},
+                                  identity=self._caller_identity())
 
     def load_functions(self, directory: str | os.PathLike) -> list[str]:
         """Load a functions directory: every `.py` module in it (and its subfolders), with the
@@ -602,7 +676,8 @@ class App:
         """
         if callback is None:
             raise TypeError("app.subscribe needs a callback: app.subscribe(fn, args, callback)")
-        return self._reactor.subscribe(fn, args, callback, on_error, notifier_only=notifier_only, own_copy=copy)
+        return self._reactor.subscribe(fn, args, callback, on_error, identity=self._caller_identity(),
+                                       notifier_only=notifier_only, own_copy=copy)
 
     def tables(self, *, system: bool = False) -> dict[str, int]:
         """Every table and how many documents it holds, in the order the tables were created.

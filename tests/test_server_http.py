@@ -593,13 +593,14 @@ def _jwt(payload: dict) -> str:
     return ".".join([b64(b'{"alg":"RS256","typ":"JWT"}'), b64(json.dumps(payload).encode()), b64(b"sig")])
 
 
-def test_bearer_tokens_are_refused_while_no_auth_provider_is_configured(served):
+def test_bearer_tokens_of_no_provider_or_not_jwts_are_refused(served):
     _, url, _ = served
     call = {"path": "notebook:whoami", "args": {}}
     token = _jwt({"iss": "https://issuer.example.com", "sub": "user_1", "aud": "app"})
     message = protocol_error(post(url, "/api/query", call, headers={"Authorization": f"Bearer {token}"}),
                              401, "NoAuthProvider")
-    assert message.startswith("No auth provider found matching the given token (no providers configured).")
+    assert message.startswith("No auth provider found matching the given token: its issuer "
+                              "'https://issuer.example.com' is not one of the providers'")
     message = protocol_error(post(url, "/api/query", call, headers={"Authorization": "Bearer not-a-jwt"}),
                              401, "InvalidAuthHeader")
     assert message.startswith("Could not parse JWT payload.")

@@ -36,7 +36,9 @@ LAST_CREATION_TIME_KEY = "last_creation_time"  # the largest _creationTime ever 
 LAST_TS_KEY = "last_ts"  # written by commits that may have no log rows (new tables, schema)
 FORMAT_KEY = "format"
 ADMIN_KEY_KEY = "admin_key"  # the App's admin key (the HTTP API's `Authorization: Convex <key>`)
-INTERNAL_META_KEYS = frozenset({MATERIALIZED_TS_KEY, LAST_CREATION_TIME_KEY, LAST_TS_KEY, FORMAT_KEY, ADMIN_KEY_KEY})
+DEV_AUTH_KEY_KEY = "dev_auth_key"  # the App's dev auth provider's private key (PEM), which signs app.auth.dev_token
+INTERNAL_META_KEYS = frozenset({MATERIALIZED_TS_KEY, LAST_CREATION_TIME_KEY, LAST_TS_KEY, FORMAT_KEY, ADMIN_KEY_KEY,
+                                DEV_AUTH_KEY_KEY})
 FORMAT_VERSION = "1"
 
 # Tuning knobs (module level so tests can shrink them).

@@ -220,8 +220,9 @@ class SystemReader:
 class Auth:
     """`ctx.auth`: who is calling.
 
-    Calls from the notebook, `app.run*` and `app.subscribe` carry no identity, so
-    `get_user_identity()` returns `None` for them.
+    A client's identity comes from its token (verified by the App's auth providers); calls
+    from Python carry the identity of the `with app.as_user(...)` block they are made in, and
+    none outside one (`get_user_identity()` returns `None`).
     """
 
     __slots__ = ("_identity",)

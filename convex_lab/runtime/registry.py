@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import FunctionNotFound, InvalidFunctionCall, InvalidFunctionPath, WrongFunctionKind
 from ..validators import args_validator
+from .auth import python_caller_identity
 
 if TYPE_CHECKING:  # pragma: no cover
     from .execution import Runtime
@@ -141,12 +142,14 @@ class FunctionHandle:
         _refuse_direct_call(self.definition.path)
         if _in_coroutine():
             return self.call_async(arguments)
-        return self._runtime.call(self.definition.path, arguments, caller="notebook")
+        return self._runtime.call(self.definition.path, arguments, caller="notebook",
+                                  identity=python_caller_identity(self._runtime))
 
     def call(self, args: dict | None = None) -> Any:
         """Run the function with `args` (a dict) and return its result; always blocks."""
         _refuse_direct_call(self.definition.path)
-        return self._runtime.call(self.definition.path, args or {}, caller="notebook")
+        return self._runtime.call(self.definition.path, args or {}, caller="notebook",
+                                  identity=python_caller_identity(self._runtime))
 
     def call_async(self, args: dict | None = None) -> Any:
         """Run the function with `args` (a dict); returns an awaitable of its result.
@@ -156,7 +159,8 @@ class FunctionHandle:
         never blocked.
         """
         _refuse_direct_call(self.definition.path)
-        return self._runtime.call_async(self.definition.path, args or {}, caller="notebook")
+        return self._runtime.call_async(self.definition.path, args or {}, caller="notebook",
+                                        identity=python_caller_identity(self._runtime))
 
 
 _COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE | inspect.CO_ASYNC_GENERATOR

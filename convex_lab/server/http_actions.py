@@ -50,7 +50,7 @@ class HttpActionHandler(BaseHandler):
         )
         definition = FunctionDef(kind="http_action", internal=False, path=f"{route.method} {route.pattern}",
                                  handler=route.handler, is_async=route.is_async)
-        identity = self._identity()
+        identity = await self._identity()
         runtime = self.app._runtime
         if route.is_async:
             execution = await asyncio.wrap_future(runtime.start_http_action(definition, request, identity))
@@ -76,7 +76,7 @@ class HttpActionHandler(BaseHandler):
             return self.finish()  # statuses that carry no body
         self.finish(response.body)
 
-    def _identity(self) -> dict | None:
+    async def _identity(self) -> dict | None:
         """The caller's identity from a bearer token, if it is one Convex auth accepts. The
         `Authorization` header may be the handler's own business, so a token that does not verify
         is not an error here (as in Convex): the identity is then None."""
@@ -84,7 +84,7 @@ class HttpActionHandler(BaseHandler):
         if header is None or header[:7].lower() != "bearer ":
             return None
         try:
-            return self.app._identity_for_token(header[7:].strip())
+            return await self.server.run_blocking(self.app._identity_for_token, header[7:].strip())
         except HttpError:
             return None
 

@@ -155,7 +155,8 @@ class ApiHandler(BaseHandler):
         body = wire.parse_json(b"".join(self._chunks), self.request.headers.get("Content-Type"))
         return wire.body_object(body, what)
 
-    def authenticate(self, auth: tuple[str, str | None, str | None]) -> Caller:
+    async def authenticate(self, auth: tuple[str, str | None, str | None]) -> Caller:
+        """Who is calling. A JWT is verified on the worker pool: that may fetch a provider's keys."""
         scheme, credential, acting = auth
         if scheme == "admin":
             identity = wire.acting_identity(acting) if acting is not None else None
@@ -163,7 +164,7 @@ class ApiHandler(BaseHandler):
                 raise HttpError(401, "BadAdminKey", "The provided admin key was invalid for this instance")
             return Caller(True, identity)
         if scheme == "user":
-            return Caller(False, self.app._identity_for_token(credential or ""))
+            return Caller(False, await self.server.run_blocking(self.app._identity_for_token, credential or ""))
         return Caller(False, None)
 
     # -- running ------------------------------------------------------------------------------
@@ -255,7 +256,7 @@ class KindHandler(ApiHandler):
         path = parse_path(wire.field(body, "path"))
         args = wire.field(body, "args", kind=None)
         fmt = wire.parse_format(wire.field(body, "format", required=False)) or default
-        caller = self.authenticate(auth)
+        caller = await self.authenticate(auth)
         self.reply(await self.call(path, self.kind, args, caller, fmt))
 
     async def get(self) -> None:
@@ -274,7 +275,7 @@ class KindHandler(ApiHandler):
             raise bad_request("BadQueryArgs", f"Failed to deserialize query string: args is not JSON: {exc}") from None
         path = parse_path(path_text)
         fmt = wire.parse_format(self.get_query_argument("format", None)) or default
-        caller = self.authenticate(auth)
+        caller = await self.authenticate(auth)
         self.reply(await self.call(path, "query", args, caller, fmt))
 
 
@@ -286,7 +287,7 @@ class FunctionHandler(ApiHandler):
         auth = self.auth_header()
         default = self.client_format()
         body = self.json_body("struct UdfPostRequestWithComponent")
-        caller = self.authenticate(auth)
+        caller = await self.authenticate(auth)
         if not caller.admin:
             raise HttpError(403, "BadDeployKey",
                             "The provided deploy key was invalid for this deployment. Double check that the "
@@ -309,7 +310,7 @@ class RunHandler(ApiHandler):
         auth = self.auth_header()
         self.client_format()
         body = self.json_body("struct UdfPostRequestArgsOnly")
-        caller = self.authenticate(auth)
+        caller = await self.authenticate(auth)
         missing = bad_request("MissingIdentifier", "Path or function name not provided in path, e.g. /api/run/messages/list")
         raw = self.request.path[len("/api/run/"):]
         try:
@@ -346,7 +347,7 @@ class QueryAtTsHandler(ApiHandler):
         args = wire.field(body, "args", kind=None)
         ts = wire.decode_ts(wire.field(body, "ts", kind=None))
         fmt = wire.parse_format(wire.field(body, "format", required=False)) or default
-        caller = self.authenticate(auth)
+        caller = await self.authenticate(auth)
         request = wire.request_id()
         runtime = self.app._runtime
         try:
@@ -380,7 +381,7 @@ class QueryBatchHandler(ApiHandler):
         default = self.client_format()
         body = self.json_body("struct QueryBatchArgs")
         queries = wire.field(body, "queries", kind=list)
-        caller = self.authenticate(auth)
+        caller = await self.authenticate(auth)
         # Every format and path is checked before any query runs (a bad one is a 400 for the
         # whole batch, as in Convex, which would have run the queries before it for nothing).
         items = []

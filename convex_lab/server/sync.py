@@ -26,7 +26,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict, deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import InvalidFunctionPath
@@ -118,6 +118,20 @@ def _pool(name: str, workers: int) -> ThreadPoolExecutor:
         if pool is None:
             pool = _pools[name] = ThreadPoolExecutor(workers, thread_name_prefix=f"convex_lab-{name}")
         return pool
+
+
+_REFUSED = object()  # a job's identity was a token that was refused (the connection is ending)
+
+
+def _settled(identity: Any) -> Any:
+    """A job's identity: a user token's, once the lane has verified it (a `Future` until then),
+    or `_REFUSED` if it was refused."""
+    if isinstance(identity, Future):
+        try:
+            return identity.result()
+        except Exception:  # noqa: BLE001 - refused: `_verify` has told the client
+            return _REFUSED
+    return identity
 
 
 class _Lane:
@@ -326,7 +340,7 @@ class SyncConnection:
         self._received_query_set = 0
         self._received_identity = 0
         self._received_ids: set[int] = set()
-        self._identity: dict | None = None
+        self._identity: Any = None  # a dict, None, or a Future while a user token is verified on the lane
         self._admin = False
         # As the lane has applied them: what the next Transition's end version reports.
         self._applied_query_set = 0
@@ -485,9 +499,11 @@ class SyncConnection:
                 raise wire.HttpError(401, "BadAdminKey", "The provided admin key was invalid for this instance")
             admin = True
         elif token_type == "User":
-            # Checked here, on the transport's thread, while that needs no network (no provider
-            # can be configured yet); verifying against a provider's keys will belong on the lane.
-            identity, admin = self._app._identity_for_token(_text(message, "value", "Authenticate")), False
+            # Verified on the lane, not on the transport's thread: that may fetch a provider's
+            # keys. Until then the identity is a Future that the jobs after it wait for.
+            token = _text(message, "value", "Authenticate")
+            identity, admin = Future(), False
+            self._lane.submit(lambda: self._verify(token, identity, base))
         elif token_type == "None":
             identity, admin = None, False
         else:
@@ -499,16 +515,32 @@ class SyncConnection:
     def _on_event(self, message: dict) -> None:
         log.debug("convex_lab: client event %r: %r", message.get("eventType"), message.get("event"))
 
-    def _auth_error(self, text: str) -> None:
+    def _auth_error(self, text: str, base: int | None = None) -> None:
+        """Send `AuthError` (the update to identity version `base`+1 failed), then close."""
         with self._lock:
             if self.closed:
                 return
-            self._send({"type": "AuthError", "error": text, "baseVersion": self._received_identity,
+            self._send({"type": "AuthError", "error": text,
+                        "baseVersion": self._received_identity if base is None else base,
                         "authUpdateAttempted": True})
         self._end(None, None)
 
     # -- work on the lane --------------------------------------------------------------------
-    def _apply_query_set(self, version: int, changes: list[tuple], identity: dict | None, admin: bool) -> None:
+    def _verify(self, token: str, identity: Future, base: int) -> None:
+        """Verify a user's token; refused, the client gets an `AuthError` and the socket ends."""
+        try:
+            identity.set_result(self._app._identity_for_token(token))
+        except wire.HttpError as error:
+            identity.set_exception(error)
+            self._auth_error(error.message, base)
+        except BaseException as error:
+            identity.set_exception(error)
+            raise
+
+    def _apply_query_set(self, version: int, changes: list[tuple], identity: Any, admin: bool) -> None:
+        identity = _settled(identity)
+        if identity is _REFUSED:
+            return
         with self._lock:
             if self.closed:
                 return
@@ -527,9 +559,12 @@ class SyncConnection:
                 self._want_fresh_ts()
                 self._emit()
 
-    def _apply_identity(self, version: int, identity: dict | None, admin: bool) -> None:
+    def _apply_identity(self, version: int, identity: Any, admin: bool) -> None:
         """A new identity: every query runs again as it, in a new session; the Transition that
         reports the new identity version carries the results that changed."""
+        identity = _settled(identity)
+        if identity is _REFUSED:
+            return
         with self._lock:
             if self.closed:
                 return
@@ -600,8 +635,11 @@ class SyncConnection:
             except (KeyError, RuntimeError):  # its add failed, or the session is closed
                 pass
 
-    def _mutation(self, request_id: int, path: str, raw: Any, component: Any, identity: dict | None, admin: bool,
+    def _mutation(self, request_id: int, path: str, raw: Any, component: Any, identity: Any, admin: bool,
                   session_id: str | None) -> None:
+        identity = _settled(identity)
+        if identity is _REFUSED:
+            return
         with self._lock:
             if self.closed:
                 return
@@ -656,7 +694,10 @@ class SyncConnection:
                 "result": to_convex_json(execution.value), "ts": encode_ts(execution.ts),
                 "logLines": execution.lines}, execution.ts
 
-    def _action(self, request_id: int, path: str, raw: Any, component: Any, identity: dict | None, admin: bool) -> None:
+    def _action(self, request_id: int, path: str, raw: Any, component: Any, identity: Any, admin: bool) -> None:
+        identity = _settled(identity)  # waits for the token's verification, if one is under way
+        if identity is _REFUSED:
+            return
         try:
             definition, args = self._prepare(path, "action", raw, component, identity, admin)
             execution = self._runtime.execute(definition.path, args, identity=identity, caller="websocket",

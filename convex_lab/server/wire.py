@@ -301,25 +301,3 @@ def acting_identity(encoded: str) -> dict:
             raise bad_request("HeaderParseFailure", "Malformed Authorization header.")
         identity["tokenIdentifier"] = f"{identity['issuer']}|{identity['subject']}"
     return identity
-
-
-def jwt_issuer(token: str) -> str:
-    """The `iss` claim of a JWT, read without verifying it (to pick the provider that verifies
-    it); 401 `InvalidAuthHeader` when the token is not a JWT or names no issuer."""
-    parts = token.split(".")
-    payload = None
-    if len(parts) == 3:
-        try:
-            payload = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-        except (binascii.Error, ValueError, orjson.JSONDecodeError):
-            payload = None
-    if type(payload) is not dict:
-        raise HttpError(401, "InvalidAuthHeader",
-                        "Could not parse JWT payload. Check that the token is a valid JWT format with three "
-                        "base64-encoded parts separated by dots.")
-    issuer = payload.get("iss")
-    if type(issuer) is not str:
-        raise HttpError(401, "InvalidAuthHeader",
-                        "Missing issuer claim ('iss') in JWT payload. The JWT must include an 'iss' claim that "
-                        "matches one of your configured auth providers.")
-    return issuer
