@@ -97,12 +97,16 @@ def _is_widget(value: Any) -> bool:
 
 def _app_option(line: str) -> tuple[str | None, list[str]]:
     """Split `--app NAME` out of a magic's arguments: (NAME or None, the other words)."""
-    words = shlex.split(line)
-    if "--app" not in words:
+    return _option(shlex.split(line), "--app", "the name of an App variable: --app NAME")
+
+
+def _option(words: list[str], name: str, needs: str) -> tuple[str | None, list[str]]:
+    """Split `name VALUE` out of `words`: (VALUE or None, the other words)."""
+    if name not in words:
         return None, words
-    at = words.index("--app")
+    at = words.index(name)
     if at + 1 >= len(words):
-        raise ValueError("--app needs the name of an App variable: --app NAME")
+        raise ValueError(f"{name} needs {needs}")
     return words[at + 1], words[:at] + words[at + 2:]
 
 
@@ -132,12 +136,15 @@ class ConvexMagics(Magics):
 
     @cell_magic
     def live(self, line: str, cell: str) -> Any:
-        """%%live [VIEW] [--app NAME]: run the cell as a query and keep its output live.
+        """%%live [VIEW] [--app NAME] [--as SUBJECT]: run the cell as a query and keep its output live.
 
-        With VIEW, the live widget is also bound to that variable (`view.subscription.runs`, ...)."""
+        With VIEW, the live widget is also bound to that variable (`view.subscription.runs`, ...).
+        With `--as SUBJECT`, the query runs as that user (as in `with app.as_user(SUBJECT):`);
+        a `%%live` run inside an `as_user` block runs as that block's user."""
         app_name, words = _app_option(line)
+        subject, words = _option(words, "--as", "a user's subject: --as SUBJECT")
         if len(words) > 1 or (words and not words[0].isidentifier()):
-            raise ValueError(f"Usage: %%live [VIEW] [--app NAME]; got {line!r}.")
+            raise ValueError(f"Usage: %%live [VIEW] [--app NAME] [--as SUBJECT]; got {line!r}.")
         app = self._app(app_name)
         state = _state(self.shell)
         parent = self.shell.get_parent() if hasattr(self.shell, "get_parent") else {}
@@ -151,7 +158,11 @@ class ConvexMagics(Magics):
         handler = _compile_cell(cell, self.shell.user_ns, widgets)
         # Exempt from Convex's transaction limits: a notebook may inspect a whole table.
         app._runtime.register("query", True, handler, name=path, unlimited=True)
-        view = live_view(app, path)  # runs the cell once, here
+        if subject is not None:
+            with app.as_user(subject):
+                view = live_view(app, path)  # runs the cell once, here
+        else:
+            view = live_view(app, path)
         if widgets:
             # The cell built an ipywidget: show it as itself, not live.
             view.subscription.unsubscribe()

@@ -528,7 +528,7 @@ class Authenticator:
         except jwt.InvalidAudienceError:
             raise _unverified(f"its audience (`aud`) is not {provider.application_id!r}.") from None
         except jwt.InvalidSignatureError:
-            raise _unverified(f"its signature does not match the {provider.describe()}'s key.") from None
+            raise _unverified(f"its signature does not match the key of the {provider.describe()}.") from None
         except (jwt.InvalidKeyError, jwt.InvalidAlgorithmError) as exc:
             raise _unverified(f"its key does not fit its algorithm {alg}: {exc}") from None
         except jwt.PyJWTError as exc:
