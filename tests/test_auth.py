@@ -9,10 +9,13 @@ import base64
 import hashlib
 import hmac
 import json
+import shutil
+import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import jwt
 import pytest
@@ -482,3 +485,47 @@ def test_http_actions_see_the_identity_of_a_valid_token_only(app):
 def test_the_dev_issuer_and_audience_are_documented_constants():
     assert authmod.DEV_ISSUER == App().auth.dev_issuer
     assert authmod.DEV_APPLICATION_ID == "convex-lab-dev"
+
+
+# ---------------------------------------------------------------------------------------------
+# The official clients
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed (the npm client runs on it)")
+def test_the_npm_clients_sign_in_with_a_dev_token(app):
+    js = Path(__file__).parent / "js"
+    if not (js / "node_modules" / "convex").is_dir():  # .ci/run installs it; by hand, do it here
+        subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=js, check=True,
+                       capture_output=True, timeout=600)
+    probe = subprocess.run(["node", "-e", "process.stdout.write(typeof WebSocket)"], capture_output=True, text=True,
+                           timeout=TIMEOUT)
+    flags = [] if probe.stdout == "function" else ["--experimental-websocket"]  # Node 20 and 21
+    url = app.serve()
+    token = app.auth.dev_token("user_1", name="Ada", email="ada@example.com")
+    refused = app.auth.dev_token("user_1", expires_in=-60)
+    done = subprocess.run(["node", *flags, "auth_client.mjs", url, token, refused], cwd=js, capture_output=True,
+                          text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    identity = {"tokenIdentifier": f"{app.auth.dev_issuer}|user_1", "subject": "user_1",
+                "issuer": app.auth.dev_issuer, "name": "Ada", "email": "ada@example.com"}
+    assert out["socketAuthenticated"] is True and out["socket"] == identity
+    assert out["refusedAuthenticated"] is False
+    assert out["http"] == identity
+    assert "Could not verify the token: it expired" in out["httpRefused"]
+
+
+def test_the_pypi_client_signs_in_with_a_dev_token(app):
+    from tests.test_sync_protocol import run_client
+
+    url = app.serve()
+    token = app.auth.dev_token("user_1", name="Ada")
+    out = run_client(url, f"""
+        client.set_auth({token!r})
+        out(client.query("notebook:whoami"))
+        out(client.mutation("notebook:remember") is not None)
+        out(client.query("notebook:visits"))
+    """)
+    identity = {"tokenIdentifier": f"{app.auth.dev_issuer}|user_1", "subject": "user_1",
+                "issuer": app.auth.dev_issuer, "name": "Ada"}
+    assert out == [identity, True, ["user_1", 1.0]]

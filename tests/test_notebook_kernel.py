@@ -349,3 +349,16 @@ def test_live_cell_rerenders_when_a_network_clients_mutation_commits(kernel):
         assert json.loads(response.read())["status"] == "success"
     seen = wait_for_update(kernel, comm, lambda s: "over HTTP" in str(s.get("value_repr", "")))
     assert [s for s in updates(seen, comm) if "runs" in s][-1]["runs"] == 2
+
+
+def test_live_cells_run_as_a_user_with_as_or_inside_an_as_user_block(kernel):
+    execute(kernel, SETUP)
+    who = '%%live {}\nidentity = ctx.auth.get_user_identity()\n[identity and identity["subject"], len(db.query("messages").collect())]\n'
+    _, messages = execute(kernel, who.format("--as ada"))
+    by_option = live_comm_id(messages)
+    _, messages = execute(kernel, 'with app.as_user("grace"):\n'
+                                  f'    get_ipython().run_cell_magic("live", "", {"# in a block" + chr(10) + who.split(chr(10), 1)[1]!r})')
+    in_block = live_comm_id(messages)
+    _, messages = execute(kernel, 'send(room="a", body="hi")')  # outside any block: the re-runs keep their user
+    assert "['ada', 1.0]" in [state.get("value_repr") for state in updates(messages, by_option)]
+    assert "['grace', 1.0]" in [state.get("value_repr") for state in updates(messages, in_block)]
