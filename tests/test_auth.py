@@ -408,6 +408,8 @@ def over_socket(url: str, token: str) -> tuple[dict, object]:
                             {"type": "Add", "queryId": 0, "udfPath": "notebook:whoami", "args": [{}]}]}):
             await socket.write_message(json.dumps(message))
         first = json.loads(await socket.read_message())
+        while first["type"] == "Transition" and not first["modifications"]:  # the identity's, before the query's
+            first = json.loads(await socket.read_message())
         if first["type"] != "AuthError":
             socket.close()
             return first, None
@@ -423,7 +425,8 @@ def test_a_valid_token_is_the_identity_over_http_and_the_websocket(app):
                 "name": "Ada"}
     assert post_query(url, token) == (200, {"status": "success", "value": expected})
     transition, _ = over_socket(url, token)
-    assert transition["type"] == "Transition" and transition["endVersion"]["identity"] == 1
+    assert transition["type"] == "Transition" and transition["endVersion"] == {
+        "querySet": 1, "identity": 1, "ts": transition["endVersion"]["ts"]}
     assert transition["modifications"][0]["value"] == expected
 
 
@@ -529,3 +532,20 @@ def test_the_pypi_client_signs_in_with_a_dev_token(app):
     identity = {"tokenIdentifier": f"{app.auth.dev_issuer}|user_1", "subject": "user_1",
                 "issuer": app.auth.dev_issuer, "name": "Ada"}
     assert out == [identity, True, ["user_1", 1.0]]
+
+
+def test_a_socket_whose_token_expires_is_told_before_its_next_operation(app, monkeypatch):
+    from convex_lab.server import sync
+    from tests.test_sync_protocol import Client
+
+    client = Client(app)
+    client("Authenticate", tokenType="User", value=app.auth.dev_token("u1", expires_in=60), baseVersion=0)
+    client.add(0, (0, "notebook:whoami", {}))
+    results = [m for message in client.settle() for m in message["modifications"]]
+    assert [m["value"]["subject"] for m in results] == ["u1"]
+    monkeypatch.setattr(sync, "_clock", lambda: time.time() + 60 + authmod.LEEWAY_S + 1)  # past exp and leeway
+    client("Mutation", requestId=0, udfPath="notebook:remember", args=[{}])
+    assert client.one() == {"type": "AuthError", "error": "Could not verify the token: it expired; get a fresh token.",
+                            "baseVersion": 1, "authUpdateAttempted": False}
+    assert client.connection.closed
+    assert app.run_query("notebook:visits") == [None, 0]  # the mutation did not run

@@ -559,6 +559,16 @@ class Authenticator:
         raise TokenError("NoAuthProvider", f"No auth provider found matching the given token: {why}")
 
 
+def token_expiry(token: str) -> float | None:
+    """The `exp` of a token (epoch seconds) plus the leeway: when a verified token stops being
+    valid. Read without verifying: call it only for a token `identity_for_token` accepted."""
+    try:
+        expires = jwt.decode(token, options={"verify_signature": False}).get("exp")
+    except jwt.PyJWTError:
+        return None
+    return expires + LEEWAY_S if type(expires) in (int, float) else None
+
+
 def _payload(subject: Any, issuer: str, claims: dict) -> dict:
     if not isinstance(subject, str) or not subject:
         raise TypeError(f"The subject must be a non-empty string (the user's id), got {subject!r}.")

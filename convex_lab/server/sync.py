@@ -30,6 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import InvalidFunctionPath
+from ..runtime.auth import token_expiry
 from ..runtime.registry import normalize_path
 from ..runtime.sessions import QueryFailed, QueryUpdated, Session, Transition
 from ..values import to_convex_json, values_equal
@@ -120,6 +121,8 @@ def _pool(name: str, workers: int) -> ThreadPoolExecutor:
         return pool
 
 
+_NEEDS_VALID_TOKEN = ("ModifyQuerySet", "Mutation", "Action")  # operations that run as the client's identity
+_clock = time.time  # (module level, so a test can move it)
 _REFUSED = object()  # a job's identity was a token that was refused (the connection is ending)
 
 
@@ -341,6 +344,7 @@ class SyncConnection:
         self._received_identity = 0
         self._received_ids: set[int] = set()
         self._identity: Any = None  # a dict, None, or a Future while a user token is verified on the lane
+        self._expires: float | None = None  # when the user's token stops being valid (epoch s)
         self._admin = False
         # As the lane has applied them: what the next Transition's end version reports.
         self._applied_query_set = 0
@@ -375,6 +379,13 @@ class SyncConnection:
             handler = _HANDLERS.get(kind) if type(kind) is str else None
             if handler is None:
                 raise ProtocolError(f"Unsupported client message type {kind!r}: expected one of {', '.join(_HANDLERS)}")
+            if kind in _NEEDS_VALID_TOKEN and self._expires is not None and _clock() > self._expires \
+                    and self._identity.done():
+                # As Convex: the token is checked again before each operation; the client is
+                # told (`authUpdateAttempted: false`) and reconnects with a fresh one. (While it
+                # is still being verified, the verification refuses an expired one.)
+                self._auth_error("Could not verify the token: it expired; get a fresh token.", attempted=False)
+                return
             handler(self, message)
         except ProtocolError as error:
             self.fail(str(error))
@@ -504,10 +515,13 @@ class SyncConnection:
             token = _text(message, "value", "Authenticate")
             identity, admin = Future(), False
             self._lane.submit(lambda: self._verify(token, identity, base))
+            self._expires = token_expiry(token)  # trusted once verified; refused, the socket ends
         elif token_type == "None":
             identity, admin = None, False
         else:
             raise ProtocolError(f"Invalid Authenticate message: unknown tokenType {token_type!r} (expected Admin, User or None)")
+        if token_type != "User":
+            self._expires = None
         self._received_identity = version = base + 1
         self._identity, self._admin = identity, admin
         self._lane.submit(lambda: self._apply_identity(version, identity, admin))
@@ -515,14 +529,15 @@ class SyncConnection:
     def _on_event(self, message: dict) -> None:
         log.debug("convex_lab: client event %r: %r", message.get("eventType"), message.get("event"))
 
-    def _auth_error(self, text: str, base: int | None = None) -> None:
-        """Send `AuthError` (the update to identity version `base`+1 failed), then close."""
+    def _auth_error(self, text: str, base: int | None = None, attempted: bool = True) -> None:
+        """Send `AuthError`, then close: the update to identity version `base`+1 failed
+        (`attempted`), or the current token is no longer valid."""
         with self._lock:
             if self.closed:
                 return
             self._send({"type": "AuthError", "error": text,
                         "baseVersion": self._received_identity if base is None else base,
-                        "authUpdateAttempted": True})
+                        "authUpdateAttempted": attempted})
         self._end(None, None)
 
     # -- work on the lane --------------------------------------------------------------------
