@@ -340,6 +340,8 @@ def test_custom_jwt_providers_with_a_data_uri_or_a_url(app, issuer):
         app._identity_for_token(issuer.token("svc", kid=None))
     with pytest.raises(Exception, match=r"names key id 'nope', and the provider's key set has no such key"):
         app._identity_for_token(issuer.token("svc", kid="nope"))
+    with pytest.raises(Exception, match=r"its key 'rsa-1' cannot check an ES256 signature"):  # a key of another type
+        app._identity_for_token(issuer.token("svc", algorithm="ES256", kid="rsa-1", aud="api"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterator
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 DEV_ISSUER = "https://dev.convex-lab.invalid"  # `.invalid`: a name that never resolves, so never fetched
 DEV_APPLICATION_ID = "convex-lab-dev"
@@ -55,6 +55,9 @@ HIDDEN_CLAIMS = frozenset(REGISTERED_CLAIMS) | {"fva"}  # never part of an ident
 OWN_FIELDS = ("tokenIdentifier", "subject", "issuer")  # made from iss and sub, never from a claim
 
 OIDC_ALGORITHMS = ("RS256", "EdDSA")
+# The public key types that can check each algorithm's signatures.
+KEY_TYPES = {"RS256": (rsa.RSAPublicKey,), "ES256": (ec.EllipticCurvePublicKey,),
+             "EdDSA": (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)}
 CUSTOM_JWT_ALGORITHMS = ("RS256", "ES256")
 
 
@@ -224,7 +227,7 @@ class _KeySet:
             return list(self._keys.keys) if self._keys is not None else []
         try:
             return list(self._client.get_jwk_set(refresh=refresh).keys)
-        except jwt.PyJWKClientError as exc:
+        except jwt.PyJWTError as exc:  # unreachable, not JSON, no usable key, ...
             raise _unverified(f"the provider's keys could not be fetched from {self.url}: {exc}") from None
 
     @staticmethod
@@ -511,7 +514,9 @@ class Authenticator:
         kid = header.get("kid")
         key = provider.key_for(kid if isinstance(kid, str) else None, alg)
         if isinstance(key, jwt.PyJWK):
-            key = key.key  # its type is checked against `alg` by jwt.decode
+            key = key.key
+        if not isinstance(key, KEY_TYPES[alg]) or (alg == "ES256" and key.curve.name != "secp256r1"):
+            raise _unverified(f"its key {kid!r} cannot check an {alg} signature.")
         try:
             claims = jwt.decode(
                 token, key, algorithms=[alg], audience=provider.application_id, leeway=LEEWAY_S,
@@ -529,7 +534,7 @@ class Authenticator:
             raise _unverified(f"its audience (`aud`) is not {provider.application_id!r}.") from None
         except jwt.InvalidSignatureError:
             raise _unverified(f"its signature does not match the key of the {provider.describe()}.") from None
-        except (jwt.InvalidKeyError, jwt.InvalidAlgorithmError) as exc:
+        except (jwt.InvalidKeyError, jwt.InvalidAlgorithmError, TypeError, ValueError) as exc:
             raise _unverified(f"its key does not fit its algorithm {alg}: {exc}") from None
         except jwt.PyJWTError as exc:
             raise _unverified(f"{exc}.") from None

@@ -548,9 +548,10 @@ class SyncConnection:
         except wire.HttpError as error:
             identity.set_exception(error)
             self._auth_error(error.message, base)
-        except BaseException as error:
+        except BaseException as error:  # a bug: end the socket as `receive` does
             identity.set_exception(error)
-            raise
+            log.exception("convex_lab: verifying a sync connection's token failed")
+            self._end(1011, "InternalServerError")
 
     def _apply_query_set(self, version: int, changes: list[tuple], identity: Any, admin: bool) -> None:
         identity = _settled(identity)
