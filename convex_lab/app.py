@@ -646,6 +646,7 @@ class App:
         usually on convex_lab's notifier thread; a mutation called from Python returns only
         after the callbacks its commit triggered have run. Each callback gets its own copy of
         the result. An exception in a callback is logged and does not stop later deliveries.
+        Made inside a `with app.as_user(...)` block, the query runs (and re-runs) as that user.
 
         Args:
             fn: A query's `FunctionHandle` or path.
