@@ -474,6 +474,128 @@ def test_timestamps_keep_increasing_across_reopening_a_database_file(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
+# Journals (a paginated query's page keeps its end) and log lines
+
+
+def catalog(app):
+    """Items by `n`, a paginated query of them, and a query that logs."""
+    app.set_schema(define_schema({"items": define_table({"n": v.number()}).index("by_n", ["n"])}))
+
+    @app.mutation
+    def put(ctx, n):
+        return ctx.db.insert("items", {"n": n})
+
+    @app.query
+    def page(ctx, cursor=None):
+        result = ctx.db.query("items").with_index("by_n").paginate({"numItems": 2, "cursor": cursor})
+        return {"ns": [d["n"] for d in result["page"]], "continueCursor": result["continueCursor"]}
+
+    @app.query
+    def counted(ctx, below):
+        ns = [d["n"] for d in ctx.db.query("items").collect()]
+        print(f"{len(ns)} items")
+        return [n for n in ns if n < below]
+
+    return put
+
+
+def add_with_journal(client: Client, base: int, query_id: int, path: str, args: dict, journal) -> None:
+    client("ModifyQuerySet", baseVersion=base, newVersion=base + 1, modifications=[
+        {"type": "Add", "queryId": query_id, "udfPath": path, "args": [args], "journal": journal}])
+
+
+def test_a_paginated_query_keeps_its_page_end_across_reruns_and_reconnects(app):
+    put = catalog(app)
+    for n in (1.0, 2.0, 3.0, 4.0):
+        put(n=n)
+    client = Client(app)
+    client.add(0, (0, "notebook:page", {}))
+    (first,) = client.one()["modifications"]
+    journal = first["journal"]
+    assert first["value"]["ns"] == [1.0, 2.0] and isinstance(journal, str)
+    put(n=1.5)  # inside the page: the page grows, its end stays (no gap before the next page)
+    (grown,) = client.one()["modifications"]
+    assert grown["value"] == {"ns": [1.0, 1.5, 2.0], "continueCursor": first["value"]["continueCursor"]}
+    assert grown["journal"] == journal
+    put(n=3.5)  # after the page's end: nothing to tell
+    assert client.settle() == []
+    # A client reconnecting sends the journal back: the same page boundary, the same journal.
+    again = Client(app)
+    add_with_journal(again, 0, 0, "notebook:page", {}, journal)
+    (resumed,) = again.one()["modifications"]
+    assert resumed == grown
+    # A new subscription (no journal) gets a first page of its own, of `numItems` items.
+    fresh = Client(app)
+    add_with_journal(fresh, 0, 0, "notebook:page", {}, None)
+    (own,) = fresh.one()["modifications"]
+    assert own["value"]["ns"] == [1.0, 1.5] and own["journal"] != journal
+    put(n=0.5)
+    assert client.one()["modifications"][0]["value"]["ns"] == [0.5, 1.0, 1.5, 2.0]
+    assert fresh.one()["modifications"][0]["value"]["ns"] == [0.5, 1.0, 1.5]
+
+
+def test_a_journal_survives_an_identity_change(app, admin_key):
+    put = catalog(app)
+    for n in (1.0, 2.0, 3.0):
+        put(n=n)
+    client = Client(app)
+    client.add(0, (0, "notebook:page", {}))
+    journal = client.one()["modifications"][0]["journal"]
+    put(n=1.5)
+    assert client.one()["modifications"][0]["value"]["ns"] == [1.0, 1.5, 2.0]
+    client("Authenticate", tokenType="Admin", value=admin_key, baseVersion=0)
+    transition = client.one()  # re-run as the admin, from the journal: the same page, not sent again
+    assert transition["endVersion"]["identity"] == 1 and transition["modifications"] == []
+    put(n=1.7)
+    (update,) = client.one()["modifications"]
+    assert update["value"]["ns"] == [1.0, 1.5, 1.7, 2.0] and update["journal"] == journal
+
+
+def test_queries_that_do_not_paginate_have_no_journal_and_a_bad_journal_fails_the_query(app):
+    catalog(app)
+    client = Client(app)
+    client("ModifyQuerySet", baseVersion=0, newVersion=1, modifications=[
+        {"type": "Add", "queryId": 0, "udfPath": "notebook:page", "args": [{}], "journal": "not a journal"},
+        {"type": "Add", "queryId": 1, "udfPath": "notebook:counted", "args": [{"below": 10.0}], "journal": None}])
+    client.take(1)
+    changes = [change for message in client.messages for change in message["modifications"]]
+    failed, plain = sorted(changes, key=lambda change: change["queryId"])
+    assert failed["type"] == "QueryFailed" and failed["journal"] is None
+    assert "Invalid query journal 'not a journal'" in failed["errorMessage"]
+    assert plain["type"] == "QueryUpdated" and plain["journal"] is None
+
+
+def test_log_lines_of_a_query_come_with_each_result_and_are_replaced_by_a_reruns(app):
+    put = catalog(app)
+    put(n=1.0)
+    client = Client(app)
+    client.add(0, (0, "notebook:counted", {"below": 5.0}))
+    assert client.one()["modifications"] == [
+        {"type": "QueryUpdated", "queryId": 0, "value": [1.0], "logLines": ["[LOG] 1 items"], "journal": None}]
+    put(n=2.0)
+    (update,) = client.one()["modifications"]
+    assert update["value"] == [1.0, 2.0] and update["logLines"] == ["[LOG] 2 items"]
+    put(n=9.0)  # the same value, other log lines: a result is its value and its log lines
+    (update,) = client.one()["modifications"]
+    assert update["value"] == [1.0, 2.0] and update["logLines"] == ["[LOG] 3 items"]
+
+
+def test_a_failing_query_sends_the_lines_it_logged(app):
+    app.set_schema(define_schema({"items": define_table({"n": v.number()})}))
+
+    @app.query
+    def fussy(ctx):
+        print("looking")
+        raise ValueError("nothing here")
+
+    client = Client(app)
+    client.add(0, (0, "notebook:fussy", {}))
+    (failed,) = client.one()["modifications"]
+    assert failed["type"] == "QueryFailed" and failed["logLines"] == ["[LOG] looking"]
+    assert said(failed["errorMessage"])[0] == "Uncaught ValueError: nothing here"
+
+
+# ---------------------------------------------------------------------------------------------
 # Over a socket: a tornado Application of `sync_routes(app)` on a thread, and `app.serve()`; the
 # official PyPI client in a child process (it holds the GIL while it waits for the server, so it
 # cannot share a process with one).

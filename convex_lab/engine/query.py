@@ -394,6 +394,26 @@ def parse_cursor(tag: bytes, cursor: Any) -> bytes | None:
     return None if raw[4] == 2 else raw[5:]
 
 
+# A query journal is what a live query's run hands its next run (Convex's `QueryJournal`): today
+# the end cursor of its paginated query. Clients hold it as an opaque string and send it back when
+# they subscribe again, so the page keeps its boundary across reconnects.
+_JOURNAL_PREFIX = "journal1:"
+
+
+def encode_journal(end_cursor: str | None) -> str | None:
+    """A run's journal as clients are sent it: a string, or `None` when the run did not paginate."""
+    return None if end_cursor is None else _JOURNAL_PREFIX + end_cursor
+
+
+def decode_journal(text: str | None) -> str | None:
+    """The end cursor of a journal a client sent back (`None` for none). Raises InvalidCursor."""
+    if text is None:
+        return None
+    if not isinstance(text, str) or not text.startswith(_JOURNAL_PREFIX) or len(text) == len(_JOURNAL_PREFIX):
+        raise InvalidCursor(f"Invalid query journal {text!r}: send back the journal this deployment sent, or null.")
+    return text[len(_JOURNAL_PREFIX):]
+
+
 # ---------------------------------------------------------------------------------------------
 # The builder
 

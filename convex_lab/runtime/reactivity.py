@@ -180,9 +180,9 @@ class LiveQuery:
     """A (function, args, identity) that has subscribers: its last result and read set."""
 
     __slots__ = ("key", "path", "args", "identity", "subscribers", "result", "error", "runs", "reads", "journal",
-                 "reasons", "last_ms")
+                 "lines", "reasons", "last_ms")
 
-    def __init__(self, key: tuple, path: str, args: dict, identity: dict | None) -> None:
+    def __init__(self, key: tuple, path: str, args: dict, identity: dict | None, journal: str | None = None) -> None:
         self.key = key
         self.path = path
         self.args = args
@@ -192,7 +192,8 @@ class LiveQuery:
         self.error: BaseException | None = None
         self.runs = 0
         self.reads: list = []
-        self.journal: str | None = None  # the end cursor of its paginated query, kept across re-runs
+        self.journal = journal  # the end cursor of its paginated query, kept across re-runs
+        self.lines: tuple = ()  # what its last run logged ("[LOG] text" lines)
         self.reasons: deque[Rerun] = deque(maxlen=50)  # why it re-ran, newest last
         self.last_ms = 0.0  # how long its last run took
 
@@ -259,21 +260,33 @@ class Reactor:
         return subscription
 
     def _attach(self, subscriber: Subscription | SessionQuery, fn: Any, args: dict | None,
-                identity: dict | None) -> LiveQuery:
-        """Make `subscriber` one of the live query `fn(args)` as `identity` (created and run first
-        if it has no subscriber yet). A caller interrupted in here or after it unsubscribes it."""
+                identity: dict | None, journal: str | None = None) -> LiveQuery:
+        """Make `subscriber` one of the live query `fn(args)` as `identity`, starting from
+        `journal` (created and run first if it has no subscriber yet). A caller interrupted in
+        here or after it unsubscribes it.
+
+        Subscribers share a live query only while it runs with the journal they ask for: a
+        paginated query's first run settles its page's end (its journal), so a later subscriber
+        asking for a fresh first page (no journal) gets a run of its own, numbered `n` in the key."""
         definition = self.runtime.resolve(fn, "query")
         args = dict(args or {})
-        key = (definition.path, json.dumps(to_convex_json(convex_value(args)), sort_keys=True), _identity_key(identity))
+        base = (definition.path, json.dumps(to_convex_json(convex_value(args)), sort_keys=True), _identity_key(identity),
+                journal)
         with self.database.lock:  # no commit between the first run and registering its read set
             self.database.check_open()
             with DEFERRED, self._lock:
                 if not subscriber.active:
                     raise RuntimeError("this subscriber was removed")
-                live = self.live.get(key)
+                n = 0
+                while True:
+                    key = (*base, n)
+                    live = self.live.get(key)
+                    if live is None or live.journal == journal:
+                        break
+                    n += 1
                 fresh = live is None
                 if fresh:
-                    live = self.live[key] = LiveQuery(key, definition.path, args, identity)
+                    live = self.live[key] = LiveQuery(key, definition.path, args, identity, journal)
                 subscriber._live = live
                 live.subscribers.append(subscriber)
             if fresh:
@@ -371,11 +384,12 @@ class Reactor:
         with DEFERRED, self._lock:  # a run's outcome and read set are recorded together
             if outcome.error is None:
                 live.result = outcome.value
+                live.journal = outcome.journal  # a failed run keeps the page where it was
             live.error = outcome.error
+            live.lines = tuple(outcome.lines)
             live.runs += 1
             live.last_ms = outcome.duration_ms
             live.reads = reads
-            live.journal = outcome.journal
             if live.key in self.live:
                 self.index.add(live.key, reads)
 

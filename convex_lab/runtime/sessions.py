@@ -26,17 +26,24 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class QueryUpdated(NamedTuple):
-    """A query of the session has a new result."""
+    """A query of the session has a new result: its value, the lines its run logged
+    (`"[LOG] text"`, as executions capture them) and its journal (the end cursor its paginated
+    query settled on, which its re-runs keep; `None` when it did not paginate)."""
 
     query_id: Hashable
     value: Any
+    log_lines: tuple = ()
+    journal: str | None = None
 
 
 class QueryFailed(NamedTuple):
-    """A query of the session failed (the exception its run raised)."""
+    """A query of the session failed (the exception its run raised), with the lines the run
+    logged and the journal its next run starts from."""
 
     query_id: Hashable
     error: BaseException
+    log_lines: tuple = ()
+    journal: str | None = None
 
 
 class QueryRemoved(NamedTuple):
@@ -69,6 +76,7 @@ class SessionQuery:
         self.active = True
         self.sent: Any = _NOTHING  # the result last sent (the shared object itself)
         self.sent_error: BaseException | None = None  # the failure last sent, if the last was one
+        self.sent_extras: tuple = ((), None)  # the log lines and journal last sent
 
     @property
     def path(self) -> str:
@@ -81,17 +89,20 @@ class SessionQuery:
         if live is None or live.runs == 0:
             return None
         error = live.error
+        extras = (live.lines, live.journal)
+        same_extras = extras == self.sent_extras  # a result is its value and its log lines (Convex)
         if error is not None:
-            if self.sent_error is not None and _same_error(self.sent_error, error):
+            if self.sent_error is not None and same_extras and _same_error(self.sent_error, error):
                 return None
-            self.sent, self.sent_error = _NOTHING, error
-            return QueryFailed(self.query_id, error)
+            self.sent, self.sent_error, self.sent_extras = _NOTHING, error, extras
+            return QueryFailed(self.query_id, error, *extras)
         result = live.result
         sent = self.sent
-        if self.sent_error is None and sent is not _NOTHING and (sent is result or values_equal(sent, result)):
+        if (self.sent_error is None and sent is not _NOTHING and same_extras
+                and (sent is result or values_equal(sent, result))):
             return None  # unchanged by Convex equality: nothing to send
-        self.sent, self.sent_error = result, None
-        return QueryUpdated(self.query_id, result)
+        self.sent, self.sent_error, self.sent_extras = result, None, extras
+        return QueryUpdated(self.query_id, result, *extras)
 
     def __repr__(self) -> str:
         return f"<SessionQuery {self.query_id!r} {self.path}{'' if self.active else ' (inactive)'}>"
@@ -133,9 +144,12 @@ class Session:
         self.transitions = 0  # how many were sent
         self._forced = False  # send the next transition even with no modifications
 
-    def add(self, query_id: Hashable, fn: Any, args: dict | None = None, identity: dict | None = None) -> None:
+    def add(self, query_id: Hashable, fn: Any, args: dict | None = None, identity: dict | None = None,
+            journal: str | None = None) -> None:
         """Add query `fn(args)` (run as `identity`) under `query_id`; its first result comes in a
-        transition. Runs the query now unless another subscriber shares its run already.
+        transition. Runs the query now unless another subscriber shares its run already. With
+        `journal` (the end cursor of a journal a client was sent), its paginated query keeps that
+        page boundary, as on every re-run.
 
         Raises:
             ValueError: `query_id` is in the session already.
@@ -151,7 +165,7 @@ class Session:
                 if query_id in self._queries:
                     raise ValueError(f"query id {query_id!r} is in use in this session already")
                 self._queries[query_id] = entry
-            reactor._attach(entry, fn, args, identity)
+            reactor._attach(entry, fn, args, identity, journal)
             reactor._session_changed(self)
         except BaseException:
             with DEFERRED, reactor._lock:

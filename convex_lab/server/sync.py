@@ -29,7 +29,8 @@ from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..errors import InvalidFunctionPath
+from ..engine.query import decode_journal, encode_journal
+from ..errors import InvalidCursor, InvalidFunctionPath
 from ..runtime.auth import token_expiry
 from ..runtime.registry import normalize_path
 from ..runtime.sessions import QueryFailed, QueryUpdated, Session, Transition
@@ -261,15 +262,18 @@ def _raw_args(message: dict, what: str) -> Any:
 
 
 class _Query:
-    """One query of the client's query set: what it runs, and its key in the session (`None`
-    when it failed before it could be added: its failure was sent instead)."""
+    """One query of the client's query set: what it runs, the journal it runs from (the one the
+    client sent, then the newest it was sent: what a re-add, after an identity change, starts
+    from), and its key in the session (`None` when it failed before it could be added: its
+    failure was sent instead)."""
 
-    __slots__ = ("path", "args", "component", "key")
+    __slots__ = ("path", "args", "component", "journal", "key")
 
-    def __init__(self, path: str, args: Any, component: Any) -> None:
+    def __init__(self, path: str, args: Any, component: Any, journal: str | None) -> None:
         self.path = path
         self.args = args
         self.component = component
+        self.journal = journal  # as the client holds it: Convex's opaque journal string, or None
         self.key: tuple | None = None
 
 
@@ -279,8 +283,8 @@ def _first(item: tuple) -> Any:
 
 def _same(a: tuple, b: tuple) -> bool:
     """Two results a client cannot tell apart: equal values, or failures of the same type,
-    message and data."""
-    if a[0] != b[0]:
+    message and data, with the same log lines and journal."""
+    if a[0] != b[0] or a[2:] != b[2:]:
         return False
     x, y = a[1], b[1]
     if x is y:
@@ -351,12 +355,12 @@ class SyncConnection:
         self._applied_identity = 0
         # What the client holds: the end version last sent, and its results.
         self._sent_query_set = self._sent_identity = self._sent_ts = 0
-        self._remote: dict[int, tuple] = {}  # query id -> ("value", v) | ("error", e)
+        self._remote: dict[int, tuple] = {}  # query id -> ("value", v, log lines, journal) | ("error", e, ...)
         # What the next Transition will carry.
         self._queries: dict[int, _Query] = {}  # the query set applied
         self._by_key: dict[tuple, int] = {}  # session key -> query id (keys are never reused)
         self._keys = itertools.count()
-        self._buffer: dict[int, tuple] = {}  # query id -> ("value", v) | ("error", e) | ("removed",)
+        self._buffer: dict[int, tuple] = {}  # query id -> a result, as in `_remote`, or ("removed",)
         self._buffer_ts = 0  # the newest session transition's ts: every result holds there
         self._waiting: set[int] = set()  # added queries whose first result has not come yet
         self._fresh_ts_wanted = False  # wait for the session's next transition (`_want_fresh_ts`)
@@ -466,9 +470,8 @@ class SyncConnection:
                 if query_id in ids:
                     raise ProtocolError(f"Duplicate query ID: {query_id}")
                 ids.add(query_id)
-                # Journals (pagination page ends kept across reconnects) are not followed yet: a
-                # paginated query re-added after a reconnect starts from its cursor afresh.
-                changes.append(("add", query_id, path, modification.get("args", [{}]), modification.get("componentPath")))
+                changes.append(("add", query_id, path, modification.get("args", [{}]), modification.get("componentPath"),
+                                journal))
             elif kind == "Remove":
                 if query_id not in ids:
                     raise ProtocolError(f"Nonexistent query id: {query_id}")
@@ -565,7 +568,7 @@ class SyncConnection:
         try:
             for change in changes:
                 if change[0] == "add":
-                    self._add(session, change[1], _Query(change[2], change[3], change[4]), identity, admin)
+                    self._add(session, change[1], _Query(*change[2:]), identity, admin)
                 else:
                     self._remove(session, change[1])
         finally:
@@ -616,24 +619,25 @@ class SyncConnection:
         failure: Exception | None = None
         try:
             definition, args = self._prepare(query.path, "query", query.args, query.component, identity, admin)
-        except (Refused, InvalidFunctionPath) as error:  # told to the client as the query's failure
+            end_cursor = decode_journal(query.journal)
+        except (Refused, InvalidFunctionPath, InvalidCursor) as error:  # told to the client as the query's failure
             failure = error
         with self._lock:
             self._queries[query_id] = query
             if failure is not None:
-                self._record(query_id, ("error", failure))
+                self._record(query_id, ("error", failure, (), None))
                 return
             key = query.key = (query_id, next(self._keys))
             self._by_key[key] = query_id
             self._waiting.add(query_id)
         try:
-            session.add(key, definition.path, args, identity)
+            session.add(key, definition.path, args, identity, end_cursor)
         except Exception as error:  # noqa: BLE001 - the App closed, or the session did
             with self._lock:
                 if self._by_key.pop(key, None) is None:
                     return
                 query.key = None
-                self._record(query_id, ("error", error))
+                self._record(query_id, ("error", error, (), None))
 
     def _remove(self, session: Session, query_id: int) -> None:
         with self._lock:
@@ -771,9 +775,14 @@ class SyncConnection:
                 if query_id is None:  # removed, or a key of an earlier add: the client has no use for it
                     continue
                 if type(change) is QueryUpdated:
-                    self._record(query_id, ("value", change.value))
+                    outcome = "value"
                 elif type(change) is QueryFailed:
-                    self._record(query_id, ("error", change.error))
+                    outcome = "error"
+                else:
+                    continue
+                journal = encode_journal(change.journal)
+                self._queries[query_id].journal = journal
+                self._record(query_id, (outcome, change[1], change.log_lines, journal))
             if transition.ts > self._buffer_ts:
                 self._buffer_ts = transition.ts
             self._fresh_ts_wanted = False
@@ -822,13 +831,14 @@ class SyncConnection:
                     modifications.append({"type": "QueryRemoved", "queryId": query_id})
                 continue
             remote[query_id] = entry
-            if entry[0] == "value":
-                modifications.append({"type": "QueryUpdated", "queryId": query_id, "value": to_convex_json(entry[1]),
-                                      "logLines": [], "journal": None})
+            outcome, result, lines, journal = entry
+            if outcome == "value":
+                modifications.append({"type": "QueryUpdated", "queryId": query_id, "value": to_convex_json(result),
+                                      "logLines": list(lines), "journal": journal})
             else:
-                error_message, data = error_payload(entry[1])
-                failed = {"type": "QueryFailed", "queryId": query_id, "errorMessage": error_message, "logLines": [],
-                          "journal": None}
+                error_message, data = error_payload(result)
+                failed = {"type": "QueryFailed", "queryId": query_id, "errorMessage": error_message,
+                          "logLines": list(lines), "journal": journal}
                 if data is not None:
                     failed["errorData"] = data
                 modifications.append(failed)
