@@ -32,6 +32,7 @@ from ..errors import (
 )
 from ..interrupts import DEFERRED, armed
 from .catalog import Catalog
+from .records import Records
 from .store import Store, Table
 from .transaction import UNLIMITED, Limits, Transaction, Write
 
@@ -59,12 +60,14 @@ class Commit:
     `changes` are the documents written one by one; `bulk` holds `insert_many` batches as
     `(table, documents)`, kept as they are so a million-document import need not build a million
     `Write` objects unless a listener asks for `writes` (all of them, built on first use).
+    `records` are the `(kind, key, body)` records stored with it (engine/records.py) and
+    `dropped_records` the `(kind, key)` ones its group drops to stay within the limit.
     """
 
-    __slots__ = ("ts", "changes", "bulk", "_writes", "new_tables", "schema")
+    __slots__ = ("ts", "changes", "bulk", "_writes", "new_tables", "schema", "records", "dropped_records")
 
     def __init__(self, ts: int, changes: list[Write], new_tables: list[Table], schema: Any,
-                 bulk: list[tuple[Table, list[dict]]] | None = None) -> None:
+                 bulk: list[tuple[Table, list[dict]]] | None = None, records: list | None = None) -> None:
         self.ts = ts
         self.changes = changes
         self.bulk = bulk or []
@@ -73,6 +76,8 @@ class Commit:
         # The new SchemaDefinition when this commit changed it, SCHEMA_REMOVED when it removed it,
         # else None.
         self.schema = schema
+        self.records = records or []
+        self.dropped_records: list[tuple[str, str]] = []
 
     @property
     def writes(self) -> list[Write]:
@@ -127,6 +132,7 @@ class Database:
     def __init__(self, persistence: Any = None, limits: bool = True) -> None:
         self.catalog = Catalog()
         self.store = Store()
+        self.records = Records()  # stored with commits (Transaction.put_record); restored on reopen
         # The commit lock. Held for a whole query or mutation run; re-entrant so that engine-level
         # helpers (schema changes, imports) can nest. Contention is the point: it serialises.
         self.lock = threading.RLock()
@@ -178,6 +184,7 @@ class Database:
             if docs:
                 table.bulk_load(docs)  # sizes are computed lazily, on first read
         catalog.restore_clocks((loaded.last_ts, loaded.last_creation_time))
+        self.records.restore(loaded.records)
 
     # -- running ----------------------------------------------------------------------------
     def now(self) -> float:
@@ -304,15 +311,19 @@ class Database:
                     job.error = exc
                     continue
                 writes = txn.write_set()
-                if writes or txn.bulk or txn.new_tables or txn.schema_changed:
+                if writes or txn.bulk or txn.new_tables or txn.schema_changed or txn.records:
                     ts = self.catalog.next_commit_ts()  # (an interrupt from here on is undone by _abandon)
                     schema = None
                     if txn.schema_changed:
                         schema = self.catalog.schema if self.catalog.schema is not None else SCHEMA_REMOVED
-                    commit = Commit(ts, writes, list(txn.new_tables), schema, list(txn.bulk))
+                    commit = Commit(ts, writes, list(txn.new_tables), schema, list(txn.bulk), list(txn.records))
                     commits.append(commit)
                     committers.append(job)
                 ran.append(job)
+            stored = [commit for commit in commits if commit.records]
+            if stored:  # the group drops the oldest records beyond the limit, in the file and in memory
+                stored[-1].dropped_records = self.records.evictions(
+                    (kind, key) for commit in stored for kind, key, _ in commit.records)
             prepare_error = None
             if commits and persistence is not None:
                 try:
@@ -344,6 +355,8 @@ class Database:
             job.commit = commit
             if job.record is not None:
                 job.record[:] = [job.result, commit.ts]
+            if commit.records:
+                self.records.apply(commit.ts, commit.records, commit.dropped_records)
         for commit in commits:
             for listener in self.listeners:
                 try:
@@ -462,5 +475,6 @@ class Database:
         """Assert the store's and the catalog's invariants, and that they agree (for tests)."""
         self.store._check()
         self.catalog._check()
+        self.records._check()
         for name, table in self.store.tables.items():
             assert self.catalog.number_of(name) == table.number, name

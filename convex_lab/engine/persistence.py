@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.meta(key VARCHAR PRIMARY KEY, value VARCHAR)
 CREATE TABLE IF NOT EXISTS {SCHEMA}.tables(name VARCHAR PRIMARY KEY, number INTEGER);
 CREATE TABLE IF NOT EXISTS {SCHEMA}.log(ts BIGINT, table_number INTEGER, id VARCHAR, body VARCHAR);
 CREATE TABLE IF NOT EXISTS {SCHEMA}.documents(table_number INTEGER, id VARCHAR, creation_time DOUBLE, body VARCHAR);
+CREATE TABLE IF NOT EXISTS {SCHEMA}.records(kind VARCHAR, key VARCHAR, ts BIGINT, body VARCHAR, PRIMARY KEY (kind, key));
 INSERT OR IGNORE INTO {SCHEMA}.meta VALUES ('{FORMAT_KEY}', '{FORMAT_VERSION}');
 """
 
@@ -65,6 +66,8 @@ _DOC_SCHEMA = pa.schema(
 )
 _META_UPSERT = f"INSERT OR REPLACE INTO {SCHEMA}.meta VALUES (?, ?)"
 _TABLE_UPSERT = f"INSERT OR REPLACE INTO {SCHEMA}.tables VALUES (?, ?)"
+_RECORD_UPSERT = f"INSERT OR REPLACE INTO {SCHEMA}.records VALUES (?, ?, ?, ?)"
+_RECORD_DELETE = f"DELETE FROM {SCHEMA}.records WHERE kind = ? AND key = ?"
 
 
 BULK_ROWS = 10_000  # a write this large hands Arrow's spare buffers back to the OS afterwards
@@ -125,6 +128,7 @@ class Loaded:
     meta: dict[str, str]
     last_ts: int
     last_creation_time: float
+    records: list[tuple[str, str, int, str]] = field(default_factory=list)  # (kind, key, ts, body), oldest first
 
 
 # One row of the materialisation queue: (ts, table_number, id, creation_time, body, existed_before)
@@ -345,14 +349,20 @@ class Persistence:
         batch.materialised = True
 
     def _write_commit_extras(self, con: Any, commits: Iterable[Any], last_ts: int) -> None:
-        # Inside an open transaction: new tables, the schema, and the group's last ts (a commit with
-        # no document writes leaves no log row to recover its ts from).
+        # Inside an open transaction: new tables, the schema, the records stored with the commits
+        # (a file's only: an in-memory app's DuckDB is its SQL surface) and the group's last ts (a
+        # commit with no document writes leaves no log row to recover its ts from).
         schema = None
         for commit in commits:
             for table in commit.new_tables:
                 con.execute(_TABLE_UPSERT, (table.name, table.number))
             if commit.schema is not None:
                 schema = commit.schema
+            if not self.memory:
+                for kind, key, body in commit.records:
+                    con.execute(_RECORD_UPSERT, (kind, key, commit.ts, body))
+                for kind, key in commit.dropped_records:
+                    con.execute(_RECORD_DELETE, (kind, key))
         if schema is not None:
             _store_schema(con, schema)
         con.execute(_META_UPSERT, (LAST_TS_KEY, str(last_ts)))
@@ -511,7 +521,8 @@ class Persistence:
             con = self._open_con()
             tables = dict(con.execute(f"SELECT name, number FROM {SCHEMA}.tables").fetchall())
             meta = dict(con.execute(f"SELECT key, value FROM {SCHEMA}.meta").fetchall())
-            if not tables and not set(meta) - INTERNAL_META_KEYS:
+            records = con.execute(f"SELECT kind, key, ts, body FROM {SCHEMA}.records ORDER BY ts, kind, key").fetchall()
+            if not tables and not set(meta) - INTERNAL_META_KEYS and not records:
                 return None
             names = {number: name for name, number in tables.items()}
             documents: dict[str, list[dict]] = {name: [] for name in tables}
@@ -548,6 +559,7 @@ class Persistence:
             meta=meta,
             last_ts=last_ts,
             last_creation_time=last_time,
+            records=records,
         )
 
     @staticmethod
@@ -886,7 +898,7 @@ class _Batch:
         has_extras = False
         for commit in commits:
             ts = commit.ts
-            if commit.new_tables or commit.schema is not None:
+            if commit.new_tables or commit.schema is not None or commit.records:
                 has_extras = True
             for write in commit.changes:
                 new = write.new

@@ -153,13 +153,15 @@ class Transaction:
         self.journal_end_cursor: str | None = None  # the journal of the previous run (live queries)
         # undo entries: (table, previous version or None, previous size, new version or None),
         # ("table", name) for a table this transaction created, ("schema", saved) for a schema
-        # change, or ("bulk", table, docs, saved) for `insert_many`. Each entry is appended in the
-        # same DEFERRED section as the change it undoes, so Ctrl-C never separates the two.
+        # change, ("bulk", table, docs, saved) for `insert_many`, or ("record",) for `put_record`.
+        # Each entry is appended in the same DEFERRED section as the change it undoes, so Ctrl-C
+        # never separates the two.
         self.undo: list[tuple] = []
         self.bulk: list[tuple[Table, list[dict]]] = []  # insert_many batches (not in `touched`)
         self.touched: dict[str, tuple[Table, dict | None]] = {}  # id -> (table, version at start)
         self.schema_changed = False
         self.new_tables: list[Table] = []
+        self.records: list[tuple[str, str, str]] = []  # (kind, key, body) to store with the commit
 
     # -- reads ------------------------------------------------------------------------------
     def record_range(self, table: str, index: str, lo: bytes, hi: bytes | None) -> None:
@@ -463,6 +465,8 @@ class Transaction:
                 elif kind == "table":
                     self.store.drop_table(entry[1])
                     self.new_tables = [t for t in self.new_tables if t.name != entry[1]]
+                elif kind == "record":
+                    self.records.pop()
                 elif kind == "bulk":
                     _, table, docs, saved = entry
                     if saved is not None:
@@ -482,6 +486,16 @@ class Transaction:
 
     def rollback(self) -> None:
         self.rollback_to(0)
+
+    def put_record(self, kind: str, key: str, body: str) -> None:
+        """Store the text `body` under (kind, key) in this transaction's commit (engine/records.py):
+        durable with its writes, or undone with them. A transaction that stores a record commits
+        even if it wrote no document."""
+        if not self.writable:
+            raise RuntimeError("records are stored by mutations, not queries")
+        with DEFERRED:
+            self.records.append((kind, key, body))
+            self.undo.append(("record",))
 
     def write_set(self) -> list[Write]:
         """The documents this transaction changed one by one, each with its version before and

@@ -38,6 +38,7 @@ from ..interrupts import armed
 from ..validators import ValidationMismatch
 from ..values import check_value_limits, convex_value
 from . import logs as logmod
+from . import replays
 from .context import ActionCtx, MutationCtx, QueryCtx
 from .loop import on_runtime_thread, submit
 from .registry import FunctionDef, Registry, current_frame
@@ -187,6 +188,11 @@ class Runtime(Registry):
             check_value_limits(converted)
         return converted
 
+    def recorded_mutation(self, replay_key: str) -> replays.RecordedMutation | None:
+        """The first run of the mutation executed with `replay_key`, if it committed (and is
+        among the newest kept), or `None`."""
+        return replays.recorded(self.database.records, replay_key)
+
     # -- client calls -----------------------------------------------------------------------
     def call(self, path: str, args: dict, *, caller: str = "notebook", identity: dict | None = None,
              parent_capture: logmod.Capture | None = None) -> Any:
@@ -208,14 +214,16 @@ class Runtime(Registry):
 
     def execute(self, path: str, raw_args: Any, *, identity: dict | None = None, caller: str = "notebook",
                 allow_internal: bool = True, parent_capture: logmod.Capture | None = None,
-                journal: str | None = None) -> Execution:
+                journal: str | None = None, replay_key: str | None = None) -> Execution:
         """Validate, run (queries and mutations in their own transaction), log; the `Execution`.
 
         An error of the function or of validation is kept in the `Execution`; a path that names
         no function raises at once (nothing runs, nothing is logged), as does Ctrl-C
         (`InterruptedAfterCommit` once a mutation committed). `journal`, for live queries, is the
         previous run's pagination end cursor (`Execution.journal`). With `parent_capture` (an
-        action's `ctx.run_*`), the lines go to the action's capture.
+        action's `ctx.run_*`), the lines go to the action's capture. A mutation given a
+        `replay_key` records its result in its own commit (runtime/replays.py; `recorded_mutation`
+        finds it); the caller checks for a recorded run first.
         """
         definition = self.resolve(path)
         if definition.internal and not allow_internal:
@@ -243,7 +251,8 @@ class Runtime(Registry):
                     if kind == "query":
                         execution.value = self._run_query(definition, args, identity, capture, execution, journal)
                     elif kind == "mutation":
-                        execution.value = self._run_mutation(definition, args, identity, capture, execution, committed)
+                        execution.value = self._run_mutation(definition, args, identity, capture, execution, committed,
+                                                             replay_key)
                         if committed:
                             execution.ts = committed[1]
                         if self.after_mutation is not None:
@@ -270,11 +279,15 @@ class Runtime(Registry):
         return self.database.run_query(body, limits=UNLIMITED if definition.unlimited else None)[0]
 
     def _run_mutation(self, definition: FunctionDef, args: dict, identity: dict | None,
-                      capture: logmod.Capture, execution: Execution, committed: list) -> Any:
+                      capture: logmod.Capture, execution: Execution, committed: list,
+                      replay_key: str | None = None) -> Any:
         def body(txn: "Transaction") -> Any:
             execution._txn = txn
             execution.ts = txn.catalog.last_ts  # the snapshot it reads; its commit's ts once it commits
-            return self._invoke(definition, MutationCtx(self, txn, identity, 1), args, txn, capture, 1)
+            value = self._invoke(definition, MutationCtx(self, txn, identity, 1), args, txn, capture, 1)
+            if replay_key is not None:  # in the same commit as its writes: both or neither are kept
+                txn.put_record(replays.KIND, replay_key, replays.encode(value, capture.finish()))
+            return value
 
         return self.database.run_mutation(body, record=committed)[0]
 

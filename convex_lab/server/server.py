@@ -141,7 +141,7 @@ class Server:
         http = self._http
         if http is not None:
             http.stop()
-            websocket.close_sockets(self.app)  # upgraded connections are no longer the HTTPServer's
+            await websocket.close_sockets(self.app)  # upgraded connections are no longer the HTTPServer's
             try:
                 await asyncio.wait_for(http.close_all_connections(), STOP_TIMEOUT)
             except asyncio.TimeoutError:

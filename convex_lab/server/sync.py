@@ -25,7 +25,7 @@ import struct
 import threading
 import time
 import weakref
-from collections import OrderedDict, deque
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -46,9 +46,6 @@ log = logging.getLogger("convex_lab")
 
 MAX_U32 = 2**32 - 1
 _TS = struct.Struct("<Q")
-
-# How many successful mutation results each App keeps for replays (Convex keeps them in a table).
-MAX_RECORDED_MUTATIONS = 10_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,62 +176,47 @@ class _Lane:
 
 
 # ---------------------------------------------------------------------------------------------
-# Mutation results kept for replays
+# Replayed mutations: the runtime keeps each successful mutation's result, recorded in its own
+# commit (runtime/replays.py); here a replay that arrives while the first run is still running (on
+# another socket of the same session) waits for it.
 
 
-class _Request:
-    __slots__ = ("done", "response")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.response: tuple[dict, int] | None = None  # (MutationResponse, commit ts) once it succeeded
-
-
-class MutationRecords:
-    """The successful mutations of an App by (client session id, request id), so that a client
-    re-sending a mutation after a reconnect gets the recorded response instead of a second run.
-
-    Deliberate difference: Convex keeps these durably; convex_lab keeps the newest
-    `MAX_RECORDED_MUTATIONS` in memory, for as long as the App is open.
-    """
+class _InFlight:
+    """The mutations of an App running now, by replay key: one run per key at a time."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple, _Request] = OrderedDict()
+        self._running: dict[str, threading.Event] = {}
 
-    def begin(self, key: tuple) -> tuple[bool, _Request]:
-        """`(True, request)` when the caller is to run the mutation (then `finish` it), or
-        `(False, request)` for a replay: wait for `request.done`, then read `request.response`."""
+    def begin(self, key: str) -> threading.Event | None:
+        """`None` when the caller may run `key` now (then `finish` it), else the event to wait for."""
         with self._lock:
-            request = self._entries.get(key)
-            if request is not None:
-                self._entries.move_to_end(key)
-                return False, request
-            request = self._entries[key] = _Request()
-            while len(self._entries) > MAX_RECORDED_MUTATIONS:
-                self._entries.popitem(last=False)
-            return True, request
+            running = self._running.get(key)
+            if running is None:
+                self._running[key] = threading.Event()
+            return running
 
-    def finish(self, key: tuple, request: _Request, response: tuple[dict, int] | None) -> None:
-        """Record a success (`response`), or forget a failure (a replay runs it again)."""
-        request.response = response
-        if response is None:
-            with self._lock:
-                if self._entries.get(key) is request:
-                    del self._entries[key]
-        request.done.set()
+    def finish(self, key: str) -> None:
+        with self._lock:
+            done = self._running.pop(key)
+        done.set()
 
 
-_records: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_records_lock = threading.Lock()
+_in_flight: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_in_flight_lock = threading.Lock()
 
 
-def _records_of(app: "App") -> MutationRecords:
-    with _records_lock:
-        records = _records.get(app)
-        if records is None:
-            records = _records[app] = MutationRecords()
-        return records
+def _in_flight_of(app: "App") -> _InFlight:
+    with _in_flight_lock:
+        in_flight = _in_flight.get(app)
+        if in_flight is None:
+            in_flight = _in_flight[app] = _InFlight()
+        return in_flight
+
+
+def replay_key(session_id: str, request_id: int) -> str:
+    """Where a client's mutation is recorded: its session id and request id, as one string."""
+    return f"{request_id}@{session_id}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,7 +298,8 @@ class SyncConnection:
       changed a result of the client, never with a result the client already holds.
     - Run mutations (in order) and actions (side by side) on worker threads; a mutation's
       response is followed by a `Transition` at a timestamp at least its commit's, and a replayed
-      mutation (same session id and request id) gets its recorded response.
+      mutation (same session id and request id) gets its recorded response, also after the App
+      was reopened (runtime/replays.py).
 
     Args:
         app: The App whose functions the client calls.
@@ -340,7 +323,7 @@ class SyncConnection:
         # for the commit lock or the notifier (the notifier takes it in `_on_transition`).
         self._lock = threading.RLock()
         self._lane = _Lane(_pool("sync", 16))
-        self._records = _records_of(app)
+        self._in_flight = _in_flight_of(app)
         self._clock_skew: int | None = None
         # As messages arrive (`receive`, on the transport's thread): the versions the client has
         # asked for, its query ids, and who it is.
@@ -681,38 +664,37 @@ class SyncConnection:
 
     def _run_recorded(self, request_id: int, path: str, raw: Any, component: Any, identity: dict | None,
                       admin: bool, session_id: str | None) -> tuple[dict, int | None]:
+        """Run a mutation, or answer a replay (same session id and request id) with the first
+        run's response: its value, log lines and commit timestamp, as recorded in its commit."""
         if session_id is None:
-            return self._run_mutation(request_id, path, raw, component, identity, admin)
-        key = (session_id, request_id)
-        while True:
-            run, request = self._records.begin(key)
-            if not run:  # a replay: the first run's response, once it has one
-                request.done.wait()
-                if request.response is not None:
-                    message, ts = request.response
-                    return dict(message), ts
-                continue  # it failed, and failures are not kept: run it again
-            result: tuple[dict, int | None] | None = None
-            try:
-                result = self._run_mutation(request_id, path, raw, component, identity, admin)
-            finally:
-                recorded = result if result is not None and result[0]["success"] else None
-                self._records.finish(key, request, recorded)  # type: ignore[arg-type]
-            return result
+            return self._run_mutation(request_id, path, raw, component, identity, admin, None)
+        key = replay_key(session_id, request_id)
+        while (running := self._in_flight.begin(key)) is not None:
+            running.wait()  # the first run, from another socket of the session: recorded, or failed
+        try:
+            first = self._runtime.recorded_mutation(key)
+            if first is not None:
+                return self._success(request_id, first.value, first.lines, first.ts), first.ts
+            return self._run_mutation(request_id, path, raw, component, identity, admin, key)
+        finally:
+            self._in_flight.finish(key)
 
     def _run_mutation(self, request_id: int, path: str, raw: Any, component: Any, identity: dict | None,
-                      admin: bool) -> tuple[dict, int | None]:
+                      admin: bool, key: str | None) -> tuple[dict, int | None]:
         try:
             definition, args = self._prepare(path, "mutation", raw, component, identity, admin)
             execution = self._runtime.execute(definition.path, args, identity=identity, caller="websocket",
-                                              allow_internal=admin)
+                                              allow_internal=admin, replay_key=key)
         except Exception as error:  # noqa: BLE001 - refused before it ran (or unregistered meanwhile)
             return self._failure("MutationResponse", request_id, error, []), None
         if execution.error is not None:
             return self._failure("MutationResponse", request_id, execution.error, execution.lines), None
+        return self._success(request_id, execution.value, execution.lines, execution.ts), execution.ts
+
+    @staticmethod
+    def _success(request_id: int, value: Any, lines: list[str], ts: int) -> dict:
         return {"type": "MutationResponse", "requestId": request_id, "success": True,
-                "result": to_convex_json(execution.value), "ts": encode_ts(execution.ts),
-                "logLines": execution.lines}, execution.ts
+                "result": to_convex_json(value), "ts": encode_ts(ts), "logLines": list(lines)}
 
     def _action(self, request_id: int, path: str, raw: Any, component: Any, identity: Any, admin: bool) -> None:
         identity = _settled(identity)  # waits for the token's verification, if one is under way

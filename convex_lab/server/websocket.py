@@ -12,6 +12,7 @@ carry on).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import weakref
@@ -31,6 +32,7 @@ log = logging.getLogger("convex_lab")
 
 PING_AFTER = 15.0  # seconds without a message sent before a Ping (Convex's server: 15 s)
 CHECK_EVERY_MS = 5000  # how often the keepalive looks
+CLOSE_WAIT = 1.0  # seconds a stopping server waits for clients to answer its close frames
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # function arguments may be 16 MiB of Convex values, in JSON
 
 # The open sockets of each App (touched on the server's loop only), so a stopping server can
@@ -131,15 +133,27 @@ class SyncHandler(WebSocketHandler):
             self.connection.ping()
 
 
-def close_sockets(app: "App", code: int = 1001, reason: str = "The server stopped") -> None:
-    """Close every open sync socket of `app` ("going away": clients reconnect later) and drop
-    their connections. Call on the server's loop."""
+async def close_sockets(app: "App", code: int = 1001, reason: str = "The server stopped") -> None:
+    """Close every open sync socket of `app` ("going away": clients reconnect later), drop their
+    connections, and wait until each socket is closed. Run on the server's loop.
+
+    A WebSocket close ends when the client answers with its own close frame; the server's loop
+    stops right after this, so a client slow to answer (up to `CLOSE_WAIT` s) is cut off rather
+    than left with a half-closed socket that looks open to it until its keepalive gives up."""
+    protocols = []
     for handler in list(_sockets.pop(app, ())):
         if handler._keepalive is not None:
             handler._keepalive.stop()
+        if handler.ws_connection is not None:
+            protocols.append(handler.ws_connection)
         handler.close(code, reason)
         if handler.connection is not None:
             handler.connection.close()
+    deadline = time.monotonic() + CLOSE_WAIT
+    while any(not p.stream.closed() for p in protocols) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    for protocol in protocols:
+        protocol.stream.close()  # no-op once closed
 
 
 def sync_routes(app: "App") -> list:
