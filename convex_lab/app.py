@@ -27,6 +27,7 @@ from .runtime.registry import FunctionHandle, _in_coroutine
 from .runtime.logs import ExecutionLog
 from .runtime.modules import read_directory
 from .runtime.reactivity import Reactor, Subscription
+from .runtime.storage import AppStorage, StorageService
 from .runtime.system_functions import register_system_functions
 from .server import Server
 from .server.wire import HttpError
@@ -56,6 +57,9 @@ class App:
         path (str | None): The database file, or `None` for an in-memory App.
         http (HttpRouter): The App's HTTP actions: `app.http.route(path=..., method=...,
             handler=...)`, served at `<url>/http/<path>` by `serve`.
+        storage (AppStorage): File storage: `app.storage.store(bytes_or_path, content_type=None)`
+            returns a storage id; `get`, `get_url`, `get_metadata`, `delete`,
+            `generate_upload_url`, `list`, `max_file_size` (see the guide's File storage page).
         auth (Authenticator): Auth: `app.auth.dev_token(subject, ...)` signs a token the App's
             server accepts; `app.auth.dev_issuer` is its issuer (see the guide's Auth page).
 
@@ -101,6 +105,13 @@ class App:
             self._runtime = Runtime(self._db, self._execution_log)
             register_system_functions(self._runtime)
             self._reactor = Reactor(self._db, self._runtime)
+            # Files' bytes beside the database file (a temporary folder in memory); `_storage` rows
+            # in the database. Swept of what a crash left unreferenced.
+            self._storage = StorageService(
+                self._db, os.path.abspath(self.path) + ".storage" if self.path else None,
+                secret=lambda: app_ref().admin_key, url=lambda: app_ref().url)
+            self._runtime.storage = self._storage
+            self.storage = AppStorage(self._storage)
         except BaseException:  # Ctrl-C or a damaged file: release the file again
             self._persistence.close()
             raise
@@ -151,6 +162,7 @@ class App:
             self._reactor.close(AppClosedError(reason))
             with self._db.lock:
                 self._persistence.close()
+                self._storage.close()  # an in-memory App's files go with it
             self._closed = True
 
     # -- serving ----------------------------------------------------------------------------

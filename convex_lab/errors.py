@@ -171,6 +171,15 @@ DocumentTooLarge = _define("DocumentTooLarge", "A document exceeds Convex's size
 """Raised when a document or value exceeds Convex's limits: 1 MiB per document, nesting depth,
 8,192 array items, 1,024 object fields."""
 
+StorageIdNotFound = _define("StorageIdNotFound", "No stored file has that storage id.")
+"""Raised by `ctx.storage.delete` (and `app.storage.delete`) when no file has the storage id,
+with Convex's message `storage id <id> not found`."""
+
+FileTooLarge = _define("FileTooLarge", "A file is larger than the App's file size limit.")
+"""Raised by `ctx.storage.store` and `app.storage.store` when a file is larger than
+`app.storage.max_file_size` (1 GiB unless changed); nothing is stored. An upload over the limit
+gets HTTP 413 with this code."""
+
 DurabilityError = _define("DurabilityError", "The commit could not be written to the database file; nothing was applied.")
 """Raised when a commit could not be written to the database file (disk full, permissions,
 ...): nothing of it was applied, and the App goes on. If the file could not even be read back to

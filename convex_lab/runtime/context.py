@@ -267,6 +267,11 @@ class QueryCtx:
             self._random = random.Random(int.from_bytes(os.urandom(8), "big"))
         return self._random
 
+    @property
+    def storage(self) -> Any:
+        """File storage (`StorageReader`): `get_url(id)`, `get_metadata(id)`."""
+        return self._runtime.storage_for(self._txn, writer=False)
+
     def _make_db(self, txn: "Transaction") -> DatabaseReader:
         return DatabaseReader(txn)
 
@@ -297,6 +302,12 @@ class MutationCtx(QueryCtx):
     Attributes:
         db (DatabaseWriter): Reads and writes documents.
     """
+
+    @property
+    def storage(self) -> Any:
+        """File storage (`StorageWriter`): `store`, `get`, `get_url`, `get_metadata`, `delete`,
+        `generate_upload_url`; stores and deletes happen only if the mutation commits."""
+        return self._runtime.storage_for(self._txn, writer=True)
 
     def _make_db(self, txn: "Transaction") -> DatabaseReader:
         return DatabaseWriter(txn)
@@ -341,6 +352,12 @@ class ActionCtx:
         self._async = is_async
         self._capture = capture
         self.auth = Auth(identity)
+
+    @property
+    def storage(self) -> Any:
+        """File storage (`StorageActionWriter`): every method, each in its own transaction;
+        awaitables in an `async def` action."""
+        return self._runtime.storage_for(None, is_async=self._async)
 
     def _run(self, fn: Any, args: dict | None, kind: str) -> Any:
         runtime = self._runtime

@@ -42,6 +42,7 @@ from . import replays
 from .context import ActionCtx, MutationCtx, QueryCtx
 from .loop import on_runtime_thread, submit
 from .registry import FunctionDef, Registry, current_frame
+from .storage import StorageActionWriter, StorageReader, StorageWriter
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.database import Database
@@ -158,7 +159,19 @@ class Runtime(Registry):
         # Called after a mutation committed, before its caller gets the result (reactivity waits
         # there until the subscriptions its commit touched have been delivered).
         self.after_mutation: Callable[[], None] | None = None
+        # File storage (storage.py's StorageService), which the App sets: `ctx.storage`.
+        self.storage: Any = None
         logmod.install()
+
+    def storage_for(self, txn: "Transaction | None", *, writer: bool = False, is_async: bool = False) -> Any:
+        """`ctx.storage`: for a query's transaction (`writer=False`), a mutation's, or an action
+        (`txn` None)."""
+        service = self.storage
+        if service is None:
+            raise RuntimeError("File storage is not set up: this Runtime belongs to no App.")
+        if txn is None:
+            return StorageActionWriter(service, is_async)
+        return StorageWriter(service, txn) if writer else StorageReader(service, txn)
 
     # -- validation -------------------------------------------------------------------------
     def _convert_args(self, definition: FunctionDef, raw: Any) -> dict:
@@ -281,7 +294,10 @@ class Runtime(Registry):
     def _run_mutation(self, definition: FunctionDef, args: dict, identity: dict | None,
                       capture: logmod.Capture, execution: Execution, committed: list,
                       replay_key: str | None = None) -> Any:
+        runs: list["Transaction"] = []  # more than one when a group commit was abandoned and re-run
+
         def body(txn: "Transaction") -> Any:
+            runs.append(txn)
             execution._txn = txn
             execution.ts = txn.catalog.last_ts  # the snapshot it reads; its commit's ts once it commits
             value = self._invoke(definition, MutationCtx(self, txn, identity, 1), args, txn, capture, 1)
@@ -289,7 +305,12 @@ class Runtime(Registry):
                 txn.put_record(replays.KIND, replay_key, replays.encode(value, capture.finish()))
             return value
 
-        return self.database.run_mutation(body, record=committed)[0]
+        try:
+            return self.database.run_mutation(body, record=committed)[0]
+        finally:  # committed or rolled back: the files it staged are counted by their rows, or go
+            if self.storage is not None:
+                for txn in runs:
+                    self.storage.blobs.release(txn.staged_files)
 
     def _invoke(self, definition: FunctionDef, ctx: Any, args: dict, txn: "Transaction",
                 capture: logmod.Capture, depth: int) -> Any:

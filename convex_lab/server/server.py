@@ -4,8 +4,9 @@ A request must not wait behind a busy notebook cell, so the server never uses th
 it runs its own asyncio loop on the `convex_lab-server` thread. Handlers never run a function on
 that loop: queries, mutations and plain `def` actions hold the commit lock or block, so they run
 on the worker pool (`convex_lab-http-*` threads); `async def` actions run on convex_lab's runtime
-loop. The routes come from `http_api.routes` (the `/api` endpoints), `http_actions.routes`
-(`/http/...`), `websocket.sync_routes` (the sync protocol's WebSocket) and `static.routes` (the
+loop. The routes come from `http_api.routes` (the `/api` endpoints), `storage.routes` (file
+uploads and downloads under `/api/storage`), `http_actions.routes` (`/http/...`),
+`websocket.sync_routes` (the sync protocol's WebSocket) and `static.routes` (the
 official client's bundle at `/static/convex_browser.js`, for the pages HTTP actions serve).
 """
 
@@ -21,7 +22,7 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
-from . import http_actions, http_api, static, websocket
+from . import http_actions, http_api, static, storage, websocket
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..app import App
@@ -63,8 +64,8 @@ class Server:
         self._http: tornado.httpserver.HTTPServer | None = None
 
     def application(self) -> tornado.web.Application:
-        routes = (http_api.routes(self) + http_actions.routes(self) + websocket.sync_routes(self.app)
-                  + static.routes(self))
+        routes = (storage.routes(self) + http_api.routes(self) + http_actions.routes(self)
+                  + websocket.sync_routes(self.app) + static.routes(self))
         return tornado.web.Application(routes, log_function=_quiet, default_handler_class=http_api.NotFoundHandler,
                                        default_handler_args={"server": self})
 
