@@ -111,6 +111,8 @@ class App:
                 self._db, os.path.abspath(self.path) + ".storage" if self.path else None,
                 secret=lambda: app_ref().admin_key, url=lambda: app_ref().url)
             self._runtime.storage = self._storage
+            runtime = self._runtime
+            self._storage.after_commit = lambda: runtime.after_mutation and runtime.after_mutation()
             self.storage = AppStorage(self._storage)
         except BaseException:  # Ctrl-C or a damaged file: release the file again
             self._persistence.close()

@@ -73,6 +73,8 @@ class StorageService:
         self._key: bytes | None = None
         self._handles: dict[str, str] | None = None  # download uuid -> storage id, made on first need
         self._handles_lock = threading.Lock()
+        # Called after each commit of its own (the runtime's `after_mutation`, set by the App).
+        self.after_commit: Callable[[], None] | None = None
         table = database.store.tables.get(STORAGE_TABLE)
         self.blobs.load(table.docs.values() if table is not None else ())
         database.listeners.append(self._committed)
@@ -205,7 +207,10 @@ class StorageService:
         return self.database.run_query(fn)[0]
 
     def _mutate(self, fn: Callable[["Transaction"], Any]) -> Any:
-        return self.database.run_mutation(fn)[0]
+        result = self.database.run_mutation(fn)[0]
+        if self.after_commit is not None:
+            self.after_commit()  # as after a mutation: the live queries it touched have been told
+        return result
 
     def store(self, data: Any, content_type: Any = None) -> str:
         content_type = _content_type(content_type)
