@@ -44,6 +44,16 @@ def _functions(app: App) -> dict[str, Any]:
     def seed(ctx):
         for i in range(3):
             ctx.db.insert("notes", {"n": float(i), "s": f"note {i}"})
+        ctx.storage.store(b"seeded file", "text/plain")
+        ctx.storage.store(b"shared bytes")
+
+    @app.mutation
+    def file_work(ctx):
+        seeded = ctx.db.system.query("_storage").collect()
+        ctx.storage.delete(seeded[0]["_id"])
+        new_id = ctx.storage.store(b"a new file", "text/plain")
+        ctx.storage.store(b"shared bytes")  # the same bytes as a seeded file: one file on disk
+        ctx.db.insert("notes", {"n": 20.0, "s": "with a file", "tags": [str(len(new_id))]})
 
     @app.mutation
     def work(ctx):
@@ -75,7 +85,7 @@ def _functions(app: App) -> dict[str, Any]:
     def notes_above(ctx, n):
         return [d["s"] for d in ctx.db.query("notes").collect() if d["n"] > n]
 
-    return {"seed": seed, "work": work, "touch": touch, "all_notes": all_notes, "all_tags": all_tags,
+    return {"seed": seed, "work": work, "file_work": file_work, "touch": touch, "all_notes": all_notes, "all_tags": all_tags,
             "count_notes": count_notes, "notes_above": notes_above}
 
 
@@ -103,6 +113,7 @@ SCENARIOS = {
     "import_frame": Scenario("import_frame", lambda app, fns: app.import_rows(
         "frame", pd.DataFrame({"x": [float(i) for i in range(20)], "name": [f"r{i}" for i in range(20)]}))),
     "set_schema": Scenario("set_schema", lambda app, fns: app.set_schema(SCHEMA)),
+    "storage": Scenario("storage", lambda app, fns: fns["file_work"]()),
     "sql": Scenario("sql", lambda app, fns: app.sql("select count(*) as c from notes"), changes_data=False),
     "subscribe": Scenario("subscribe", lambda app, fns: app.subscribe(fns["count_notes"], {}, lambda r: None),
                           changes_data=False),
@@ -148,6 +159,22 @@ def sql_state(app: App) -> dict[str, list[str]]:
     return {name: sorted(docs) for name, docs in out.items()}
 
 
+def files_problems(app: App) -> list[str]:
+    """Stored files: every `_storage` row's bytes on disk, no other file, nothing left pending."""
+    blobs = app._storage.blobs
+    problems = []
+    try:
+        blobs._check()
+    except AssertionError as exc:
+        problems.append(f"files left behind: {exc}")
+    if blobs.pending:
+        problems.append(f"staged files never released: {dict(blobs.pending)}")
+    for row in app.storage.list():
+        if app.storage.get(row["_id"]) is None:
+            problems.append(f"the row {row['_id']} points at missing bytes")
+    return problems
+
+
 def nonempty(state: dict[str, list[str]]) -> dict[str, list[str]]:
     return {name: docs for name, docs in state.items() if docs}
 
@@ -187,6 +214,7 @@ class Trial:
         except AssertionError as exc:
             problems.append(f"{where}: structural invariant broken: {exc!r}")
             return problems
+        problems += [f"{where}: {problem}" for problem in files_problems(app)]
         state = memory_state(app)
         if scenario.changes_data:
             if outcome.kind == "interrupted" and state != self.before:
@@ -216,6 +244,7 @@ class Trial:
             try:
                 if memory_state(reopened) != state:
                     problems.append(f"{where}: the file, reopened, differs from memory")
+                problems += [f"{where}: reopened, {problem}" for problem in files_problems(reopened)]
             finally:
                 reopened.close()
         return problems

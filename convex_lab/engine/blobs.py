@@ -110,9 +110,13 @@ class BlobWriter:
         self._digest = hashlib.sha256()
         self._file = None
         self.tmp_path: str | None = None
+
+    def open(self) -> None:
+        """Make the temporary file. (Separate from `__init__`: the caller holds the writer, which
+        can `abort`, before any file exists, so no Ctrl-C can leave one unowned.)"""
         try:
-            with DEFERRED:  # the file and the object that removes it again come into being together
-                fd, self.tmp_path = tempfile.mkstemp(dir=store.directory(TMP))
+            with DEFERRED:  # the file and what removes it again come into being together
+                fd, self.tmp_path = tempfile.mkstemp(dir=self._store.directory(TMP))
                 self._file = os.fdopen(fd, "wb")
         except BaseException:
             self.abort()
@@ -206,7 +210,10 @@ class BlobStore:
 
     # -- staging --------------------------------------------------------------------------------
     def writer(self, max_size: int) -> BlobWriter:
-        return BlobWriter(self, max_size)
+        """An open writer (for an upload's chunks)."""
+        writer = BlobWriter(self, max_size)
+        writer.open()
+        return writer
 
     def stage(self, source: Any, max_size: int, staged: list[Blob]) -> Blob:
         """Stage the bytes of `source` (see `BlobWriter.finish`)."""
@@ -214,17 +221,18 @@ class BlobStore:
             raise too_large(max_size)
         chunks = chunks_of(source)
         first = next(chunks, b"")  # a source of the wrong type fails before any file is made
-        writer = self.writer(max_size)
-        try:
+        writer = BlobWriter(self, max_size)
+        try:  # whatever happens from here (Ctrl-C included), no temporary file is left
+            writer.open()
             writer.write(first)
             for chunk in chunks:
                 writer.write(chunk)
                 if writer.over_limit:
                     break
+            return writer.finish(staged)
         except BaseException:
             writer.abort()
             raise
-        return writer.finish(staged)
 
     def _place(self, writer: BlobWriter, blob: Blob, staged: list[Blob]) -> None:
         final = os.path.join(self.root, blob.hex)  # type: ignore[arg-type]
@@ -280,16 +288,17 @@ class BlobStore:
         if not changed:
             return
         with self._lock:
-            for old, new in changed:
-                new_name = hex_of(new.get("sha256")) if new is not None else None
-                old_name = hex_of(old.get("sha256")) if old is not None else None
-                if new_name is not None:
-                    self.refs[new_name] += 1
-                if old_name is not None:
-                    self.refs[old_name] -= 1
-                    if self.refs[old_name] <= 0:
-                        del self.refs[old_name]
-                    self._remove_if_unused(old_name)
+            for _, new in changed:  # every new reference first: a commit that deletes one row
+                name = hex_of(new.get("sha256")) if new is not None else None  # and adds another
+                if name is not None:  # with the same bytes keeps them
+                    self.refs[name] += 1
+            for old, _ in changed:
+                name = hex_of(old.get("sha256")) if old is not None else None
+                if name is not None:
+                    self.refs[name] -= 1
+                    if self.refs[name] <= 0:
+                        del self.refs[name]
+                    self._remove_if_unused(name)
 
     def _remove_if_unused(self, name: str) -> None:
         # With the lock held.

@@ -139,6 +139,10 @@ class Database:
         self.limits = DEFAULT_LIMITS if limits else UNLIMITED
         self.persistence = persistence
         self.listeners: list[Callable[[Commit], None]] = []
+        # Called with each mutation's transaction once it has committed or been rolled back (in
+        # the commit point's, or the abandoning's, DEFERRED section): file storage releases the
+        # files it staged for the transaction's rows there.
+        self.settle_listeners: list[Callable[[Transaction], None]] = []
         self._queue: deque[_Job] = deque()
         self._queue_lock = threading.Lock()
         self.closed_reason: str | None = None  # why the database refuses work, once closed
@@ -363,8 +367,18 @@ class Database:
                     listener(commit)
                 except Exception:  # noqa: BLE001 - the commit stands; a listener's bug must not undo it
                     log.exception("convex_lab: a commit listener failed on commit %s", commit.ts)
+        self._settle(jobs)
         for job in jobs:
             job.done = True
+
+    def _settle(self, jobs: list[_Job]) -> None:
+        for job in jobs:
+            if job.txn is not None:
+                for listener in self.settle_listeners:
+                    try:
+                        listener(job.txn)
+                    except Exception:  # noqa: BLE001 - the outcome stands; a listener's bug must not change it
+                        log.exception("convex_lab: a settle listener failed")
 
     def _abandon(self, jobs: list[_Job], exc: BaseException, clocks: tuple) -> None:
         """Undo a group interrupted before its commit point (see `_run_group`)."""
@@ -376,6 +390,7 @@ class Database:
                 if job.txn is not None:
                     job.txn.rollback()
             self.catalog.restore_clocks(clocks)
+            self._settle(jobs)
             handed_back = []
             for job in jobs:
                 if job.state == "cancelled":

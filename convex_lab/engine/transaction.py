@@ -162,8 +162,8 @@ class Transaction:
         self.schema_changed = False
         self.new_tables: list[Table] = []
         self.records: list[tuple[str, str, str]] = []  # (kind, key, body) to store with the commit
-        # Files staged for `_storage` rows this transaction writes (engine/blobs.py): whoever ran
-        # it releases them once it committed or rolled back.
+        # Files staged for `_storage` rows this transaction writes (engine/blobs.py), released
+        # through `Database.settle_listeners` once it committed or rolled back.
         self.staged_files: list = []
 
     # -- reads ------------------------------------------------------------------------------

@@ -294,10 +294,7 @@ class Runtime(Registry):
     def _run_mutation(self, definition: FunctionDef, args: dict, identity: dict | None,
                       capture: logmod.Capture, execution: Execution, committed: list,
                       replay_key: str | None = None) -> Any:
-        runs: list["Transaction"] = []  # more than one when a group commit was abandoned and re-run
-
         def body(txn: "Transaction") -> Any:
-            runs.append(txn)
             execution._txn = txn
             execution.ts = txn.catalog.last_ts  # the snapshot it reads; its commit's ts once it commits
             value = self._invoke(definition, MutationCtx(self, txn, identity, 1), args, txn, capture, 1)
@@ -305,12 +302,7 @@ class Runtime(Registry):
                 txn.put_record(replays.KIND, replay_key, replays.encode(value, capture.finish()))
             return value
 
-        try:
-            return self.database.run_mutation(body, record=committed)[0]
-        finally:  # committed or rolled back: the files it staged are counted by their rows, or go
-            if self.storage is not None:
-                for txn in runs:
-                    self.storage.blobs.release(txn.staged_files)
+        return self.database.run_mutation(body, record=committed)[0]
 
     def _invoke(self, definition: FunctionDef, ctx: Any, args: dict, txn: "Transaction",
                 capture: logmod.Capture, depth: int) -> Any:

@@ -78,6 +78,8 @@ class StorageService:
         table = database.store.tables.get(STORAGE_TABLE)
         self.blobs.load(table.docs.values() if table is not None else ())
         database.listeners.append(self._committed)
+        # A mutation's staged files are released once it committed or rolled back.
+        database.settle_listeners.append(lambda txn: self.blobs.release(txn.staged_files))
 
     def close(self) -> None:
         self.blobs.close()
