@@ -21,6 +21,7 @@ from .engine.persistence import ADMIN_KEY_KEY, DEV_AUTH_KEY_KEY, Persistence
 from .errors import AppClosedError
 from .interrupts import DEFERRED
 from .runtime.auth import Authenticator, TokenError, acting_as, python_caller_identity
+from .runtime.env import EnvironmentVariables
 from .runtime.execution import Runtime
 from .runtime.http import HttpRouter
 from .runtime.registry import FunctionHandle, _in_coroutine
@@ -56,6 +57,9 @@ class App:
         path (str | None): The database file, or `None` for an in-memory App.
         http (HttpRouter): The App's HTTP actions: `app.http.route(path=..., method=...,
             handler=...)`, served at `<url>/http/<path>` by `serve`.
+        env (EnvironmentVariables): The environment variables functions read with `ctx.env`:
+            `app.env.set(name, value)`, `get(name, default=None)`, `list()`, `remove(name)`.
+            Kept in the database (a file-backed App keeps them when reopened).
         auth (Authenticator): Auth: `app.auth.dev_token(subject, ...)` signs a token the App's
             server accepts; `app.auth.dev_issuer` is its issuer (see the guide's Auth page).
 
@@ -101,6 +105,9 @@ class App:
             self._runtime = Runtime(self._db, self._execution_log)
             register_system_functions(self._runtime)
             self._reactor = Reactor(self._db, self._runtime)
+            runtime = self._runtime
+            self.env = EnvironmentVariables(
+                self._db, after_change=lambda: runtime.after_mutation and runtime.after_mutation())
         except BaseException:  # Ctrl-C or a damaged file: release the file again
             self._persistence.close()
             raise
@@ -685,7 +692,8 @@ class App:
 
         Args:
             system: Also list the system tables that hold documents (`_storage`,
-                `_scheduled_functions`), which functions read with `ctx.db.system`.
+                `_scheduled_functions`, which functions read with `ctx.db.system`, and
+                `_environment_variables`, which they read through `ctx.env` only).
 
         Examples:
             >>> lab = App()

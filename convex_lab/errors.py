@@ -171,6 +171,23 @@ DocumentTooLarge = _define("DocumentTooLarge", "A document exceeds Convex's size
 """Raised when a document or value exceeds Convex's limits: 1 MiB per document, nesting depth,
 8,192 array items, 1,024 object fields."""
 
+EnvironmentVariableNameInvalid = _define("EnvironmentVariableNameInvalid", "An environment variable name breaks Convex's rule.")
+"""Raised by `app.env.set` (and `get`, `remove`, `ctx.env[...]`) when a name does not match
+Convex's rule: letters, digits and underscores, not starting with a digit."""
+
+EnvironmentVariableNameTooLong = _define("EnvironmentVariableNameTooLong", "An environment variable name is too long.")
+"""Raised when an environment variable name is longer than 256 characters (Convex's limit)."""
+
+EnvironmentVariableValueTooLarge = _define("EnvironmentVariableValueTooLarge", "An environment variable value is too large.")
+"""Raised by `app.env.set` when the value is larger than 8 KiB (8,192 bytes of UTF-8)."""
+
+EnvVarLimitMet = _define("EnvVarLimitMet", "The deployment has as many environment variables as Convex allows.")
+"""Raised by `app.env.set` when a new variable would be the 513th (Convex allows 512)."""
+
+EnvVarTotalSizeLimitMet = _define("EnvVarTotalSizeLimitMet", "The environment variables are larger in total than Convex allows.")
+"""Raised by `app.env.set` when the names and values of all variables together would exceed
+512 KiB."""
+
 DurabilityError = _define("DurabilityError", "The commit could not be written to the database file; nothing was applied.")
 """Raised when a commit could not be written to the database file (disk full, permissions,
 ...): nothing of it was applied, and the App goes on. If the file could not even be read back to

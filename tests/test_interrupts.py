@@ -103,6 +103,7 @@ SCENARIOS = {
     "import_frame": Scenario("import_frame", lambda app, fns: app.import_rows(
         "frame", pd.DataFrame({"x": [float(i) for i in range(20)], "name": [f"r{i}" for i in range(20)]}))),
     "set_schema": Scenario("set_schema", lambda app, fns: app.set_schema(SCHEMA)),
+    "env_set": Scenario("env_set", lambda app, fns: app.env.set("API_KEY", "secret")),
     "sql": Scenario("sql", lambda app, fns: app.sql("select count(*) as c from notes"), changes_data=False),
     "subscribe": Scenario("subscribe", lambda app, fns: app.subscribe(fns["count_notes"], {}, lambda r: None),
                           changes_data=False),
