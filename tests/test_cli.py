@@ -33,7 +33,8 @@ def project(tmp_path):
 
 
 def test_every_command_has_help_with_an_example():
-    for command in ([], ["dev"], ["run"], ["data"]):
+    for command in ([], ["dev"], ["run"], ["data"], ["logs"], ["env"], ["env", "list"], ["env", "get"],
+                    ["env", "set"], ["env", "remove"]):
         out = subprocess.run([sys.executable, "-m", "convex_lab.cli", *command, "--help"],
                              capture_output=True, text=True, check=True).stdout
         assert "Example: convex-lab" in out, command
@@ -195,5 +196,100 @@ def test_dev_reloads_http_py(project):
         assert "http.py must set `http = http_router()`" in err.until("does not set it")
         assert send(url, "GET", "/http/count/x").json == {"count": 0}
     finally:
+        dev.send_signal(signal.SIGINT)
+        dev.wait(timeout=30)
+
+
+GREET = """
+from convex_lab import query
+
+@query
+def greet(ctx, name):
+    print(f"greeting {name}")
+    return ctx.env.get("GREETING", "hello") + " " + name
+"""
+
+
+def test_env_on_a_database_file(project, capsys):
+    db = project / "lab.duckdb"
+    App(db).close()
+
+    def env(*words):
+        code = main(["env", *words[:1], "--db", str(db), *words[1:]])
+        captured = capsys.readouterr()
+        return code, captured.out.strip(), captured.err.strip()
+
+    assert env("list") == (0, "No environment variables set.", "")
+    assert env("set", "GREETING", "good morning") == (0, "✔ Successfully set GREETING", "")
+    assert env("set", "API_KEY=sk-1=2") == (0, "✔ Successfully set API_KEY", "")  # NAME=VALUE
+    assert env("list") == (0, 'API_KEY=sk-1=2\nGREETING="good morning"', "")
+    assert env("get", "GREETING") == (0, "good morning", "")
+    # A missing variable is said on stderr, with exit status 0, as `npx convex env get`.
+    assert env("get", "NOPE") == (0, "", 'Environment variable "NOPE" not found.')
+    assert env("remove", "API_KEY") == (0, "✔ Successfully unset API_KEY", "")
+    assert main(["env", "rm", "--db", str(db), "GREETING"]) == 0
+    capsys.readouterr()
+    with App(db) as app:
+        assert app.env.list() == {}
+    code, out, err = env("set", "1BAD", "x")
+    assert code == 1 and "\n" not in err
+    assert err.startswith("error: EnvironmentVariableNameInvalid: The environment variable name 1BAD is invalid.")
+    code, out, err = env("set", "BIG", "x" * 8193)
+    assert code == 1 and err == ("error: EnvironmentVariableValueTooLarge: The environment variable value is 8193 "
+                                 "bytes, which is too large. (max size: 8192)")
+    code, out, err = env("set", "NO_VALUE")
+    assert code == 1 and "set needs a value" in err
+
+
+def test_logs_on_a_database_file_has_nothing_to_follow(project, capsys):
+    db = project / "lab.duckdb"
+    App(db).close()
+    assert main(["logs", "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert "nothing to follow" in err and "convex-lab dev" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_env_and_logs_against_a_running_app(project, capsys):
+    import signal
+
+    (project / "greet.py").write_text(textwrap.dedent(GREET))
+    dev = subprocess.Popen([sys.executable, "-m", "convex_lab.cli", "dev", str(project)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    follower = None
+    try:
+        Lines(dev.stdout).until("reload on save")
+        assert main(["run", "--dir", str(project), "greet:greet", '{"name": "before"}']) == 0
+        # The variables live in the running app: set over HTTP, read by its functions.
+        assert main(["env", "set", "--dir", str(project), "GREETING", "hi"]) == 0
+        assert capsys.readouterr().out.strip().endswith("✔ Successfully set GREETING")
+        assert main(["run", "--dir", str(project), "greet:greet", '{"name": "ann"}']) == 0
+        assert json.loads(capsys.readouterr().out) == "hi ann"
+        assert main(["env", "list", "--dir", str(project)]) == 0
+        assert capsys.readouterr().out.strip() == "GREETING=hi"
+        assert main(["env", "get", "--dir", str(project), "GREETING"]) == 0
+        assert capsys.readouterr().out.strip() == "hi"
+        assert main(["env", "remove", "--dir", str(project), "GREETING"]) == 0
+        assert main(["env", "get", "--dir", str(project), "GREETING"]) == 0
+        assert 'Environment variable "GREETING" not found.' in capsys.readouterr().err
+        # `logs` shows the last executions, then follows new ones until Ctrl-C.
+        follower = subprocess.Popen([sys.executable, "-m", "convex_lab.cli", "logs", "--dir", str(project),
+                                     "--history", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = Lines(follower.stdout), Lines(follower.stderr)
+        err.until("Ctrl-C to stop")
+        history = out.until("greet:greet")
+        assert "query greet:greet (http)" in history and "ok" in history
+        assert main(["run", "--dir", str(project), "greet:greet", '{"name": "bob"}']) == 0
+        followed = out.until("greeting bob")
+        line, printed = followed.strip().splitlines()[-2:]
+        assert "query greet:greet (http)" in line and " ms ok" in line
+        assert printed == "    [LOG] greeting bob"
+        # The CLI's own calls (env, logs) are not executions of the app.
+        assert "_system" not in history + followed
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(timeout=30) == 0
+    finally:
+        if follower is not None and follower.poll() is None:
+            follower.kill()
         dev.send_signal(signal.SIGINT)
         dev.wait(timeout=30)
