@@ -608,8 +608,8 @@ class App:
 
         Columns: `id`, `timestamp` (UTC), `path`, `kind` (query, mutation, action, and
         http_action for an HTTP action, whose path is its method and route: `GET /hello`),
-        `caller` (`notebook`, `action`, `subscription`, `http` for requests to `serve`'s
-        server), `duration_ms`, `status` (`success` or `failure`), `error` (`"TypeName:
+        `caller` (`notebook`, `action`, `subscription`, `http` and `websocket` for clients of
+        `serve`'s server; more kinds may come), `duration_ms`, `status` (`success` or `failure`), `error` (`"TypeName:
         message"` or None) and `lines` (what the function printed or logged). Functions run
         through `ctx.run_query`/`ctx.run_mutation` are part of their caller's execution.
         """
