@@ -293,3 +293,40 @@ def test_env_and_logs_against_a_running_app(project, capsys):
             follower.kill()
         dev.send_signal(signal.SIGINT)
         dev.wait(timeout=30)
+
+
+def test_the_logs_system_function_reads_the_log_by_cursor_and_is_not_logged_itself():
+    from convex_lab.runtime.logs import format_entry
+
+    with App() as app:
+        @app.query
+        def hello(ctx, n):
+            print(f"hello {n:g}")
+            return n
+
+        @app.mutation
+        def broken(ctx):
+            raise ValueError("first line\nsecond line")
+
+        hello(n=1)
+        first = app.run("_system/cli:logs", {"history": 5})
+        assert [e["path"] for e in first["entries"]] == ["notebook:hello"]
+        assert app.run("_system/cli:logs", {"cursor": first["cursor"]}) == {"entries": [], "cursor": first["cursor"]}
+        assert app.run("_system/cli:logs", {})["entries"] == []  # no history asked: only the cursor
+        hello(n=2)
+        with pytest.raises(ValueError):
+            broken()
+        later = app.run("_system/cli:logs", {"cursor": first["cursor"]})
+        assert [e["path"] for e in later["entries"]] == ["notebook:hello", "notebook:broken"]
+        assert later["cursor"] == first["cursor"] + 2
+        app.run("_system/cli:envList", {})
+        assert list(app.logs()["path"]) == ["notebook:hello", "notebook:hello", "notebook:broken"]
+        ok, failed = (format_entry(e) for e in later["entries"])
+        head, printed = ok.splitlines()
+        assert head.split()[1:4] == ["query", "notebook:hello", "(notebook)"] and head.endswith(" ms ok")
+        assert printed == "    [LOG] hello 2"
+        assert failed.split()[1:4] == ["mutation", "notebook:broken", "(notebook)"]
+        assert failed.endswith("failed: ValueError: first line")
+        # Colour comes from the caller's painter; a caller this code has never heard of prints as is.
+        painted = format_entry({**later["entries"][0], "caller": "cron"}, lambda code, text: f"<{code}>{text}</>")
+        assert "<2>(cron)</>" in painted and "<32>ok</>" in painted
