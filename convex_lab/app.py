@@ -21,6 +21,7 @@ from .engine.persistence import ADMIN_KEY_KEY, DEV_AUTH_KEY_KEY, Persistence
 from .errors import AppClosedError
 from .interrupts import DEFERRED
 from .runtime.auth import Authenticator, TokenError, acting_as, python_caller_identity
+from .runtime.env import EnvironmentVariables
 from .runtime.execution import Runtime
 from .runtime.http import HttpRouter
 from .runtime.registry import FunctionHandle, _in_coroutine
@@ -60,6 +61,9 @@ class App:
         storage (AppStorage): File storage: `app.storage.store(bytes_or_path, content_type=None)`
             returns a storage id; `get`, `get_url`, `get_metadata`, `delete`,
             `generate_upload_url`, `list`, `max_file_size` (see the guide's File storage page).
+        env (EnvironmentVariables): The environment variables functions read with `ctx.env`:
+            `app.env.set(name, value)`, `get(name, default=None)`, `list()`, `remove(name)`.
+            Kept in the database (a file-backed App keeps them when reopened).
         auth (Authenticator): Auth: `app.auth.dev_token(subject, ...)` signs a token the App's
             server accepts; `app.auth.dev_issuer` is its issuer (see the guide's Auth page).
 
@@ -114,6 +118,8 @@ class App:
             runtime = self._runtime
             self._storage.after_commit = lambda: runtime.after_mutation and runtime.after_mutation()
             self.storage = AppStorage(self._storage)
+            self.env = EnvironmentVariables(
+                self._db, after_change=lambda: runtime.after_mutation and runtime.after_mutation())
         except BaseException:  # Ctrl-C or a damaged file: release the file again
             self._persistence.close()
             raise
@@ -615,8 +621,8 @@ class App:
 
         Columns: `id`, `timestamp` (UTC), `path`, `kind` (query, mutation, action, and
         http_action for an HTTP action, whose path is its method and route: `GET /hello`),
-        `caller` (`notebook`, `action`, `subscription`, `http` for requests to `serve`'s
-        server), `duration_ms`, `status` (`success` or `failure`), `error` (`"TypeName:
+        `caller` (`notebook`, `action`, `subscription`, `http` and `websocket` for clients of
+        `serve`'s server; more kinds may come), `duration_ms`, `status` (`success` or `failure`), `error` (`"TypeName:
         message"` or None) and `lines` (what the function printed or logged). Functions run
         through `ctx.run_query`/`ctx.run_mutation` are part of their caller's execution.
         """
@@ -699,7 +705,8 @@ class App:
 
         Args:
             system: Also list the system tables that hold documents (`_storage`,
-                `_scheduled_functions`), which functions read with `ctx.db.system`.
+                `_scheduled_functions`, which functions read with `ctx.db.system`, and
+                `_environment_variables`, which they read through `ctx.env` only).
 
         Examples:
             >>> lab = App()

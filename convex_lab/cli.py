@@ -2,9 +2,11 @@
 
 `dev` opens the directory's database, loads its modules, serves them (HTTP API and sync protocol),
 writes `DIR/.convex_lab/deployment.json` (URL, admin key, process id; readable by its owner only)
-and reloads modules when their files change. `run` and `data` talk to that server over HTTP with
-the admin key, or, when no app runs, open the database file themselves. A database file has one
-writer: when a running app holds it, the CLI says so and uses that app's server.
+and reloads modules when their files change. `run`, `data`, `env` and `logs` talk to that server
+over HTTP with the admin key (through convex_lab's `_system/cli:*` functions), or, when no app
+runs, open the database file themselves (`logs` excepted: the execution log lives in the running
+app's memory). A database file has one writer: when a running app holds it, the CLI says so and
+uses that app's server.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ STATE_DIR = ".convex_lab"
 DEPLOYMENT_FILE = "deployment.json"
 DEFAULT_DB = "data.duckdb"
 POLL_SECONDS = 0.5  # how often `dev` looks for changed modules
+LOG_POLL_SECONDS = 0.5  # how often `logs` asks the app for new executions
 
 
 class CliError(Exception):
@@ -148,7 +151,7 @@ def call_over_http(target: Target, path: str, args: dict) -> Any:
     raise CliError(message)
 
 
-def _open_app(target: Target) -> Any:
+def _open_app(target: Target, load: bool = True) -> Any:
     from .app import App
     from .errors import DatabaseFileError
 
@@ -156,9 +159,15 @@ def _open_app(target: Target) -> Any:
         app = App(target.db)
     except DatabaseFileError as exc:
         raise CliError(str(exc)) from None
-    if target.directory is not None and target.directory.is_dir():
+    if load and target.directory is not None and target.directory.is_dir():
         app.load_functions(target.directory)
     return app
+
+
+def _one_line(message: str) -> str:
+    """A server's error message without its request id line, frames and `Uncaught `."""
+    lines = [line for line in message.splitlines() if line.strip() and not line.startswith("[Request ID")]
+    return (lines[0] if lines else message).removeprefix("Uncaught ")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,6 +230,103 @@ def cmd_data(args: argparse.Namespace) -> int:
     else:
         print(format_table(docs))
     return 0
+
+
+def _dotenv_value(value: str) -> str:
+    """A value as a dotenv line writes it: bare when safe, else quoted (JSON escapes)."""
+    safe = value and all(c.isalnum() or c in "_-./:@+,%=" for c in value)
+    return value if safe else json.dumps(value, ensure_ascii=False)
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    from .engine import env_vars
+
+    command = args.env_command
+    name, value = getattr(args, "name", None), getattr(args, "value", None)
+    if command == "set" and value is None:
+        if name is None or "=" not in name:
+            raise CliError("set needs a value: convex-lab env set NAME VALUE (or NAME=VALUE).")
+        name, value = name.split("=", 1)
+    try:  # checked here too, so a bad name is refused before anything is contacted
+        if name is not None:
+            env_vars.check_name(name)
+        if value is not None:
+            env_vars.check_value(value)
+    except Exception as exc:  # noqa: BLE001 - Convex's error, on one line
+        raise CliError(_describe(exc)) from None
+    target = find_target(args)
+    if target.url:
+        def call(path: str, fn_args: dict) -> Any:
+            try:
+                return call_over_http(target, path, fn_args)
+            except CliError as exc:
+                raise CliError(_one_line(str(exc))) from None
+
+        if command == "list":
+            result = call("_system/cli:envList", {})
+        elif command == "get":
+            result = call("_system/cli:envGet", {"name": name})
+        elif command == "set":
+            result = call("_system/cli:envSet", {"name": name, "value": value})
+        else:
+            result = call("_system/cli:envRemove", {"name": name})
+    else:
+        app = _open_app(target, load=False)
+        try:
+            if command == "list":
+                result = app.env.list()
+            elif command == "get":
+                result = app.env.get(name)
+            elif command == "set":
+                result = app.env.set(name, value)
+            else:
+                result = app.env.remove(name)
+        except Exception as exc:  # noqa: BLE001
+            raise CliError(_describe(exc)) from None
+        finally:
+            app.close()
+    if command == "list":
+        if not result:
+            print("No environment variables set.")
+        for key, text in result.items():
+            print(f"{key}={_dotenv_value(text)}")
+    elif command == "get":
+        if result is None:  # as `npx convex env get`: said on stderr, exit status 0
+            print(_colour("31", f'Environment variable "{name}" not found.', sys.stderr), file=sys.stderr)
+        else:
+            print(result)
+    elif command == "set":
+        print(_colour("32", "✔") + f" Successfully set {name}")
+    else:
+        print(_colour("32", "✔") + f" Successfully unset {name}")
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from .runtime.logs import format_entry
+
+    target = find_target(args)
+    if not target.url:
+        raise CliError(f"No app is running for {target.db}: the execution log lives in the memory of the app "
+                       "that runs the functions, and a database file keeps none, so there is nothing to "
+                       "follow. Start it (`convex-lab dev DIR`) and run `convex-lab logs` again.")
+
+    def paint(code: str, text: str) -> str:
+        return _colour(code, text)
+
+    cursor: float | None = None
+    try:
+        while True:
+            answer = call_over_http(target, "_system/cli:logs", {"cursor": cursor, "history": args.history})
+            for entry in answer["entries"]:
+                print(format_entry(entry, paint), flush=True)
+            if cursor is None:
+                print(_colour("2", f"Watching the executions of {target.url} (Ctrl-C to stop).", sys.stderr),
+                      file=sys.stderr, flush=True)
+            cursor = answer["cursor"]
+            time.sleep(LOG_POLL_SECONDS)
+    except KeyboardInterrupt:
+        return 0
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -309,7 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="convex-lab",
         description="Serve a convex_lab functions directory, run its functions, look at its data.",
-        epilog="Example: convex-lab dev chat/   then   convex-lab run --dir chat messages:list '{\"room\": \"a\"}'",
+        epilog="Example: convex-lab dev chat/   then   convex-lab run --dir chat messages:list '{\"room\": \"a\"}'"
+               "   or   convex-lab logs --dir chat",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -342,6 +449,46 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--order", choices=["asc", "desc"], default="desc", help="by creation time (default: desc)")
     _connection_options(data)
     data.set_defaults(handler=cmd_data)
+    logs = commands.add_parser(
+        "logs", help="follow the function executions of a running app",
+        description="Print each function execution of the running app as it happens: its time, kind, path, "
+                    "caller, duration and outcome, then what it printed, indented. Ctrl-C stops. The log lives "
+                    "in the app's memory, so a database file alone (--db, no app running) has none to follow.",
+        epilog="Example: convex-lab logs --dir chat/ --history 20",
+    )
+    logs.add_argument("--history", type=int, nargs="?", const=10_000, default=0, metavar="N",
+                      help="first show the last N executions (all that are kept without N; default: none)")
+    _connection_options(logs)
+    logs.set_defaults(handler=cmd_logs)
+    env = commands.add_parser(
+        "env", help="list, get, set or remove environment variables",
+        description="The environment variables functions read with ctx.env, in a running app or a database file.",
+        epilog="Example: convex-lab env set OPENAI_API_KEY sk-...   then   convex-lab env list",
+    )
+    env_commands = env.add_subparsers(dest="env_command", required=True, metavar="ENV_COMMAND")
+    env_list = env_commands.add_parser(
+        "list", help="every variable, as NAME=value lines",
+        description="Print every environment variable as a NAME=value line (quoted when needed), in name order.",
+        epilog="Example: convex-lab env list --dir chat/")
+    env_get = env_commands.add_parser(
+        "get", help="print one variable's value",
+        description="Print the value of variable NAME (a missing one is said on stderr).",
+        epilog="Example: convex-lab env get OPENAI_API_KEY")
+    env_get.add_argument("name", metavar="NAME")
+    env_set = env_commands.add_parser(
+        "set", help="set a variable",
+        description="Set variable NAME to VALUE (also written NAME=VALUE).",
+        epilog="Example: convex-lab env set GREETING 'hello there'")
+    env_set.add_argument("name", metavar="NAME")
+    env_set.add_argument("value", nargs="?", metavar="VALUE")
+    env_remove = env_commands.add_parser(
+        "remove", aliases=["rm", "unset"], help="remove a variable",
+        description="Remove variable NAME (nothing happens when it is not set).",
+        epilog="Example: convex-lab env remove GREETING")
+    env_remove.add_argument("name", metavar="NAME")
+    for sub, command in ((env_list, "list"), (env_get, "get"), (env_set, "set"), (env_remove, "remove")):
+        _connection_options(sub)
+        sub.set_defaults(handler=cmd_env, env_command=command)
     return parser
 
 

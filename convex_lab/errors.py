@@ -179,6 +179,22 @@ FileTooLarge = _define("FileTooLarge", "A file is larger than the App's file siz
 """Raised by `ctx.storage.store` and `app.storage.store` when a file is larger than
 `app.storage.max_file_size` (1 GiB unless changed); nothing is stored. An upload over the limit
 gets HTTP 413 with this code."""
+EnvironmentVariableNameInvalid = _define("EnvironmentVariableNameInvalid", "An environment variable name breaks Convex's rule.")
+"""Raised by `app.env.set` (and `get`, `remove`, `ctx.env[...]`) when a name does not match
+Convex's rule: letters, digits and underscores, not starting with a digit."""
+
+EnvironmentVariableNameTooLong = _define("EnvironmentVariableNameTooLong", "An environment variable name is too long.")
+"""Raised when an environment variable name is longer than 256 characters (Convex's limit)."""
+
+EnvironmentVariableValueTooLarge = _define("EnvironmentVariableValueTooLarge", "An environment variable value is too large.")
+"""Raised by `app.env.set` when the value is larger than 8 KiB (8,192 bytes of UTF-8)."""
+
+EnvVarLimitMet = _define("EnvVarLimitMet", "The deployment has as many environment variables as Convex allows.")
+"""Raised by `app.env.set` when a new variable would be the 513th (Convex allows 512)."""
+
+EnvVarTotalSizeLimitMet = _define("EnvVarTotalSizeLimitMet", "The environment variables are larger in total than Convex allows.")
+"""Raised by `app.env.set` when the names and values of all variables together would exceed
+512 KiB."""
 
 DurabilityError = _define("DurabilityError", "The commit could not be written to the database file; nothing was applied.")
 """Raised when a commit could not be written to the database file (disk full, permissions,

@@ -28,9 +28,11 @@ FIRST_USER_TABLE_NUMBER = 10001
 # The backend's default numbers: 512 reserved legacy numbers + the DefaultTableNumber entry
 # (crates/model/src/lib.rs). `_scheduled_functions` is the view of `_scheduled_jobs` (entry 27) and
 # `_storage` the view of `_file_storage` (entry 28); each view shares its table's number.
+# `_environment_variables` is convex_lab's own number: functions never see ids of that table.
 SYSTEM_TABLE_NUMBERS = {
     "_storage": 540,
     "_scheduled_functions": 539,
+    "_environment_variables": 520,
 }
 
 _RFC = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"

@@ -33,7 +33,8 @@ def project(tmp_path):
 
 
 def test_every_command_has_help_with_an_example():
-    for command in ([], ["dev"], ["run"], ["data"]):
+    for command in ([], ["dev"], ["run"], ["data"], ["logs"], ["env"], ["env", "list"], ["env", "get"],
+                    ["env", "set"], ["env", "remove"]):
         out = subprocess.run([sys.executable, "-m", "convex_lab.cli", *command, "--help"],
                              capture_output=True, text=True, check=True).stdout
         assert "Example: convex-lab" in out, command
@@ -197,3 +198,135 @@ def test_dev_reloads_http_py(project):
     finally:
         dev.send_signal(signal.SIGINT)
         dev.wait(timeout=30)
+
+
+GREET = """
+from convex_lab import query
+
+@query
+def greet(ctx, name):
+    print(f"greeting {name}")
+    return ctx.env.get("GREETING", "hello") + " " + name
+"""
+
+
+def test_env_on_a_database_file(project, capsys):
+    db = project / "lab.duckdb"
+    App(db).close()
+
+    def env(*words):
+        code = main(["env", *words[:1], "--db", str(db), *words[1:]])
+        captured = capsys.readouterr()
+        return code, captured.out.strip(), captured.err.strip()
+
+    assert env("list") == (0, "No environment variables set.", "")
+    assert env("set", "GREETING", "good morning") == (0, "✔ Successfully set GREETING", "")
+    assert env("set", "API_KEY=sk-1=2") == (0, "✔ Successfully set API_KEY", "")  # NAME=VALUE
+    assert env("list") == (0, 'API_KEY=sk-1=2\nGREETING="good morning"', "")
+    assert env("get", "GREETING") == (0, "good morning", "")
+    # A missing variable is said on stderr, with exit status 0, as `npx convex env get`.
+    assert env("get", "NOPE") == (0, "", 'Environment variable "NOPE" not found.')
+    assert env("remove", "API_KEY") == (0, "✔ Successfully unset API_KEY", "")
+    assert main(["env", "rm", "--db", str(db), "GREETING"]) == 0
+    capsys.readouterr()
+    with App(db) as app:
+        assert app.env.list() == {}
+    code, out, err = env("set", "1BAD", "x")
+    assert code == 1 and "\n" not in err
+    assert err.startswith("error: EnvironmentVariableNameInvalid: The environment variable name 1BAD is invalid.")
+    code, out, err = env("set", "BIG", "x" * 8193)
+    assert code == 1 and err == ("error: EnvironmentVariableValueTooLarge: The environment variable value is 8193 "
+                                 "bytes, which is too large. (max size: 8192)")
+    code, out, err = env("set", "NO_VALUE")
+    assert code == 1 and "set needs a value" in err
+
+
+def test_logs_on_a_database_file_has_nothing_to_follow(project, capsys):
+    db = project / "lab.duckdb"
+    App(db).close()
+    assert main(["logs", "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert "nothing to follow" in err and "convex-lab dev" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_env_and_logs_against_a_running_app(project, capsys):
+    import signal
+
+    (project / "greet.py").write_text(textwrap.dedent(GREET))
+    dev = subprocess.Popen([sys.executable, "-m", "convex_lab.cli", "dev", str(project)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    follower = None
+    try:
+        Lines(dev.stdout).until("reload on save")
+        assert main(["run", "--dir", str(project), "greet:greet", '{"name": "before"}']) == 0
+        # The variables live in the running app: set over HTTP, read by its functions.
+        assert main(["env", "set", "--dir", str(project), "GREETING", "hi"]) == 0
+        assert capsys.readouterr().out.strip().endswith("✔ Successfully set GREETING")
+        assert main(["run", "--dir", str(project), "greet:greet", '{"name": "ann"}']) == 0
+        assert json.loads(capsys.readouterr().out) == "hi ann"
+        assert main(["env", "list", "--dir", str(project)]) == 0
+        assert capsys.readouterr().out.strip() == "GREETING=hi"
+        assert main(["env", "get", "--dir", str(project), "GREETING"]) == 0
+        assert capsys.readouterr().out.strip() == "hi"
+        assert main(["env", "remove", "--dir", str(project), "GREETING"]) == 0
+        assert main(["env", "get", "--dir", str(project), "GREETING"]) == 0
+        assert 'Environment variable "GREETING" not found.' in capsys.readouterr().err
+        # `logs` shows the last executions, then follows new ones until Ctrl-C.
+        follower = subprocess.Popen([sys.executable, "-m", "convex_lab.cli", "logs", "--dir", str(project),
+                                     "--history", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = Lines(follower.stdout), Lines(follower.stderr)
+        err.until("Ctrl-C to stop")
+        history = out.until("greet:greet")
+        assert "query greet:greet (http)" in history and "ok" in history
+        assert main(["run", "--dir", str(project), "greet:greet", '{"name": "bob"}']) == 0
+        followed = out.until("greeting bob")
+        line, printed = followed.strip().splitlines()[-2:]
+        assert "query greet:greet (http)" in line and " ms ok" in line
+        assert printed == "    [LOG] greeting bob"
+        # The CLI's own calls (env, logs) are not executions of the app.
+        assert "_system" not in history + followed
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(timeout=30) == 0
+    finally:
+        if follower is not None and follower.poll() is None:
+            follower.kill()
+        dev.send_signal(signal.SIGINT)
+        dev.wait(timeout=30)
+
+
+def test_the_logs_system_function_reads_the_log_by_cursor_and_is_not_logged_itself():
+    from convex_lab.runtime.logs import format_entry
+
+    with App() as app:
+        @app.query
+        def hello(ctx, n):
+            print(f"hello {n:g}")
+            return n
+
+        @app.mutation
+        def broken(ctx):
+            raise ValueError("first line\nsecond line")
+
+        hello(n=1)
+        first = app.run("_system/cli:logs", {"history": 5})
+        assert [e["path"] for e in first["entries"]] == ["notebook:hello"]
+        assert app.run("_system/cli:logs", {"cursor": first["cursor"]}) == {"entries": [], "cursor": first["cursor"]}
+        assert app.run("_system/cli:logs", {})["entries"] == []  # no history asked: only the cursor
+        hello(n=2)
+        with pytest.raises(ValueError):
+            broken()
+        later = app.run("_system/cli:logs", {"cursor": first["cursor"]})
+        assert [e["path"] for e in later["entries"]] == ["notebook:hello", "notebook:broken"]
+        assert later["cursor"] == first["cursor"] + 2
+        app.run("_system/cli:envList", {})
+        assert list(app.logs()["path"]) == ["notebook:hello", "notebook:hello", "notebook:broken"]
+        ok, failed = (format_entry(e) for e in later["entries"])
+        head, printed = ok.splitlines()
+        assert head.split()[1:4] == ["query", "notebook:hello", "(notebook)"] and head.endswith(" ms ok")
+        assert printed == "    [LOG] hello 2"
+        assert failed.split()[1:4] == ["mutation", "notebook:broken", "(notebook)"]
+        assert failed.endswith("failed: ValueError: first line")
+        # Colour comes from the caller's painter; a caller this code has never heard of prints as is.
+        painted = format_entry({**later["entries"][0], "caller": "cron"}, lambda code, text: f"<{code}>{text}</>")
+        assert "<2>(cron)</>" in painted and "<32>ok</>" in painted

@@ -114,6 +114,7 @@ SCENARIOS = {
         "frame", pd.DataFrame({"x": [float(i) for i in range(20)], "name": [f"r{i}" for i in range(20)]}))),
     "set_schema": Scenario("set_schema", lambda app, fns: app.set_schema(SCHEMA)),
     "storage": Scenario("storage", lambda app, fns: fns["file_work"]()),
+    "env_set": Scenario("env_set", lambda app, fns: app.env.set("API_KEY", "secret")),
     "sql": Scenario("sql", lambda app, fns: app.sql("select count(*) as c from notes"), changes_data=False),
     "subscribe": Scenario("subscribe", lambda app, fns: app.subscribe(fns["count_notes"], {}, lambda r: None),
                           changes_data=False),

@@ -157,8 +157,19 @@ def test_convex_line_magic(kernel, tmp_path):
     assert out == "['x']"
     out = printed(kernel, "q = %convex sql select count(*) as c from messages\nprint(q['c'][0])")
     assert out == "1"
-    out = printed(kernel, "logs = %convex logs\nprint(list(logs['path']))")
-    assert out == "['notebook:send']"
+    out = printed(kernel, "logs = %convex logs\nprint(list(logs['path']), list(logs.columns))")
+    assert out == ("['notebook:send'] ['time', 'kind', 'path', 'caller', 'duration', 'status', 'error', 'lines']")
+    execute(kernel, '@app.query\ndef shout(ctx):\n    print("one")\n    print("two")\n    raise ValueError("boom\\nmore")')
+    execute(kernel, 'try:\n    shout()\nexcept ValueError:\n    pass')
+    out = printed(kernel, "logs = %convex logs 1\nprint(logs.iloc[0].to_dict())")
+    assert "'path': 'notebook:shout'" in out and "'status': 'failure'" in out
+    assert "'error': 'ValueError: boom'" in out and "'lines': '[LOG] one\\n[LOG] two'" in out
+    assert printed(kernel, '%convex env set GREETING "hello there"') == "Set GREETING."
+    assert printed(kernel, "%convex env set MODE=fast") == "Set MODE."
+    assert printed(kernel, "env = %convex env list\nprint(env)") == "{'GREETING': 'hello there', 'MODE': 'fast'}"
+    assert printed(kernel, "mode = %convex env get MODE\nprint(mode)") == "fast"
+    assert printed(kernel, "%convex env remove MODE") == "Removed MODE."
+    assert printed(kernel, "print(app.env.list())") == "{'GREETING': 'hello there'}"
     out = printed(kernel, "from convex_lab import App\nother = App()\nt = %convex --app other tables\nprint(len(t))")
     assert out == "0"
     path = tmp_path / "opened.duckdb"

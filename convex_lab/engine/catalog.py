@@ -8,9 +8,11 @@ One object per database owns:
   one dict lookup;
 - the schema in force;
 - the clocks: the last commit timestamp (ns) and the last `_creationTime` handed out (ms);
-- the system tables (`_scheduled_functions`, `_storage`): their numbers and document validators.
-  User code reads them (`ctx.db.system`) and never writes them; the engine writes them through the
-  same transactions and the same commit path as user tables (`Transaction.insert_system`, ...).
+- the system tables (`_scheduled_functions`, `_storage`, `_environment_variables`): their numbers,
+  document validators and indexes. User code reads the first two (`ctx.db.system`) and never writes
+  any; the engine writes them through the same transactions and the same commit path as user
+  tables (`Transaction.insert(..., system=True)`, ...). `_environment_variables` is hidden from
+  functions, as in Convex: they read variables through `ctx.env` only.
 
 A plain structure like the store: the coordinator's commit lock guards it, and a transaction's undo
 log restores what it changed (`clocks()` / `restore_clocks`, `schema`).
@@ -46,18 +48,30 @@ SYSTEM_TABLE_VALIDATORS = {
         "size": v.float64(),
         "contentType": v.optional(v.union(v.string(), v.null())),
     }),
+    "_environment_variables": v.object({"name": v.string(), "value": v.string()}),
 }
+
+# The indexes of system tables (beside `by_id` and `by_creation_time`): a variable is read by
+# name, so a query's read of one variable is one key range of `by_name`.
+SYSTEM_TABLE_INDEXES = {
+    "_environment_variables": {"by_name": ("name",)},
+}
+
+# System tables functions cannot read (`ctx.db.system` refuses them; `db.get` of their ids is None).
+HIDDEN_SYSTEM_TABLES = frozenset({"_environment_variables"})
 
 
 class SystemTable:
     """A system table's fixed number and document validator."""
 
-    __slots__ = ("name", "number", "validator")
+    __slots__ = ("name", "number", "validator", "indexes", "hidden")
 
     def __init__(self, name: str, number: int, validator: Any) -> None:
         self.name = name
         self.number = number
         self.validator = validator
+        self.indexes: dict[str, tuple[str, ...]] = SYSTEM_TABLE_INDEXES.get(name, {})
+        self.hidden = name in HIDDEN_SYSTEM_TABLES
 
     def __repr__(self) -> str:
         return f"SystemTable({self.name!r}, {self.number})"
@@ -117,8 +131,21 @@ class Catalog:
         return SYSTEM_TABLES.get(name)
 
     # -- the schema ---------------------------------------------------------------------------
+    def table_indexes(self, table: str) -> dict[str, tuple[str, ...]]:
+        """The declared indexes of `table`: a system table's own, else the schema's."""
+        system = SYSTEM_TABLES.get(table)
+        if system is not None:
+            return dict(system.indexes)
+        schema = self.schema
+        if schema is None or table not in schema.tables:
+            return {}
+        return dict(schema.tables[table].indexes)
+
     def index_fields(self, table: str, index: str) -> tuple[str, ...] | None:
-        """The fields of a schema index, or None when the schema declares no such index."""
+        """The fields of a declared index, or None when `table` has no such index."""
+        system = SYSTEM_TABLES.get(table)
+        if system is not None:
+            return system.indexes.get(index)
         schema = self.schema
         if schema is None or table not in schema.tables:
             return None

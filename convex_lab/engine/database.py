@@ -179,11 +179,11 @@ class Database:
             catalog.enter(name, number)
         if loaded.schema_json:
             catalog.schema = SchemaDefinition.from_json(loaded.schema_json)
-        schema = catalog.schema
         for name, number in sorted(loaded.tables.items(), key=lambda item: item[1]):
             table = self.store.create_table(name, number)
-            if schema is not None and name in schema.tables:
-                table.define_indexes(dict(schema.tables[name].indexes))
+            indexes = catalog.table_indexes(name)
+            if indexes:
+                table.define_indexes(indexes)
             docs = loaded.documents.get(name, [])
             if docs:
                 table.bulk_load(docs)  # sizes are computed lazily, on first read
@@ -455,8 +455,7 @@ class Database:
                 if name not in self.store.tables:
                     txn.create_table(name)
             for name, table in self.store.tables.items():
-                definition = schema.tables.get(name) if schema is not None else None
-                table.set_user_indexes(dict(definition.indexes) if definition is not None else {})
+                table.set_user_indexes(catalog.table_indexes(name))  # system tables keep theirs
             txn.schema_changed = True
             return True  # what an InterruptedAfterCommit of the change carries
 

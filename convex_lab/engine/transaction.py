@@ -29,7 +29,7 @@ from ..interrupts import DEFERRED
 from ..keys import encode_value, successor
 from ..validators import ValidationMismatch
 from ..values import MAX_DOCUMENT_SIZE, UNSET, check_document, convex_value, copy_value, values_equal
-from .catalog import Catalog
+from .catalog import SYSTEM_TABLES, Catalog
 from .store import BY_ID, Store, Table
 
 # Convex's per-transaction limits (reference §5.9).
@@ -44,6 +44,8 @@ OVER_LIMIT_HELP = (
     "Consider using smaller limits in your queries, paginating your queries, or using indexed "
     "queries with a selective index range expressions."
 )
+
+HIDDEN_TABLE_NUMBERS = frozenset(t.number for t in SYSTEM_TABLES.values() if t.hidden)
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -206,6 +208,8 @@ class Transaction:
             doc = table.docs.get(doc_id)
         if table_name is not None and table_name != table.name:
             self._wrong_table(doc_id, table_name)
+        if table.number in HIDDEN_TABLE_NUMBERS:  # functions never see these documents
+            return None
         reads = self.reads
         reads.points.append((table.name, doc_id))
         if len(reads.ranges) + len(reads.points) > self.limits.index_ranges:
@@ -271,8 +275,11 @@ class Transaction:
     def create_table(self, name: str) -> Table:
         """Create table `name` as part of this transaction (dropped again on rollback)."""
         number = self.catalog.number_for(name)
+        indexes = self.catalog.table_indexes(name)  # a system table's own indexes, or the schema's
         with DEFERRED:
             table = self.store.create_table(name, number)
+            if indexes:
+                table.define_indexes(indexes)
             self.undo.append(("table", name))
             self.new_tables.append(table)
         return table

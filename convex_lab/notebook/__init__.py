@@ -110,7 +110,63 @@ def _option(words: list[str], name: str, needs: str) -> tuple[str | None, list[s
     return words[at + 1], words[:at] + words[at + 2:]
 
 
-_USAGE = "%convex [--app NAME] tables | data TABLE | sql QUERY | logs | open PATH | serve [--port N]"
+_USAGE = ("%convex [--app NAME] tables | data TABLE | sql QUERY | logs [N] | env list|get NAME|set NAME VALUE|"
+          "remove NAME | open PATH | serve [--port N]")
+_ENV_USAGE = "%convex env list | get NAME | set NAME VALUE | remove NAME"
+RECENT_LOGS = 20  # how many executions `%convex logs` shows without N
+
+
+def recent_logs(app: Any, count: int = RECENT_LOGS) -> Any:
+    """The last `count` executions as a DataFrame made for reading (oldest first): local time,
+    kind, path, caller, duration, status, the error's first line, and the printed lines."""
+    import pandas as pd
+
+    from ..runtime.logs import format_duration
+
+    entries = app._execution_log.entries()[-count:] if count > 0 else []
+    rows = [{
+        "time": pd.Timestamp(e["timestamp"], unit="ms", tz="UTC").tz_convert(_local_zone()).strftime("%H:%M:%S.%f")[:-3],
+        "kind": e["kind"],
+        "path": e["path"],
+        "caller": e["caller"],
+        "duration": format_duration(e["duration_ms"]),
+        "status": e["status"],
+        "error": (e["error"] or "").split("\n", 1)[0],
+        "lines": "\n".join(e["lines"]),
+    } for e in entries]
+    columns = ["time", "kind", "path", "caller", "duration", "status", "error", "lines"]
+    return pd.DataFrame(rows, columns=columns, index=[int(e["id"]) for e in entries])
+
+
+def _local_zone() -> Any:
+    import datetime
+
+    return datetime.datetime.now().astimezone().tzinfo
+
+
+def _env_command(app: Any, rest: str) -> Any:
+    """`%convex env ...`: list (a dict, as app.env.list()), get NAME (the value or None),
+    set NAME VALUE (or NAME=VALUE), remove NAME."""
+    words = shlex.split(rest)
+    if not words:
+        raise ValueError(f"Usage: {_ENV_USAGE}")
+    command, args = words[0], words[1:]
+    if command == "list" and not args:
+        return app.env.list()
+    if command == "get" and len(args) == 1:
+        return app.env.get(args[0])
+    if command == "set" and len(args) in (1, 2):
+        name, value = (args[0], args[1]) if len(args) == 2 else (args[0].partition("=")[0], args[0].partition("=")[2])
+        if len(args) == 1 and "=" not in args[0]:
+            raise ValueError(f"Usage: %convex env set NAME VALUE (or NAME=VALUE); got {rest!r}.")
+        app.env.set(name, value)
+        print(f"Set {name}.")
+        return None
+    if command in ("remove", "rm", "unset") and len(args) == 1:
+        app.env.remove(args[0])
+        print(f"Removed {args[0]}.")
+        return None
+    raise ValueError(f"Usage: {_ENV_USAGE}; got {rest!r}.")
 
 
 def _port_option(rest: str) -> int:
@@ -175,7 +231,10 @@ class ConvexMagics(Magics):
 
     @line_magic
     def convex(self, line: str) -> Any:
-        """%convex [--app NAME] tables | data TABLE | sql QUERY | logs | open PATH | serve [--port N]"""
+        """%convex [--app NAME] tables | data TABLE | sql QUERY | logs [N] | env ... | open PATH | serve [--port N]
+
+        `logs [N]` shows the last N executions (20 without N); `env list | get NAME | set NAME
+        VALUE | remove NAME` reads and changes the environment variables (as `app.env`)."""
         app_name = None
         if line.lstrip().startswith("--app"):
             _, app_name, line = (line.strip().split(None, 2) + ["", ""])[:3]
@@ -207,12 +266,17 @@ class ConvexMagics(Magics):
         if command == "sql":
             return app.sql(rest)
         if command == "logs":
-            return app.logs()
+            count = rest.strip()
+            if count and not count.isdigit():
+                raise ValueError(f"Usage: %convex logs [N]; got {rest!r}.")
+            return recent_logs(app, int(count) if count else RECENT_LOGS)
+        if command == "env":
+            return _env_command(app, rest)
         if command == "serve":
             print(app.serve(port=_port_option(rest)))
             return None
-        raise ValueError(f"Unknown %convex command {command!r}: use tables, data TABLE, sql QUERY, logs, "
-                         "open PATH or serve [--port N].")
+        raise ValueError(f"Unknown %convex command {command!r}: use tables, data TABLE, sql QUERY, logs [N], "
+                         "env ..., open PATH or serve [--port N].")
 
 
 def load_ipython_extension(shell: Any) -> None:

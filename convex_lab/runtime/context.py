@@ -1,5 +1,5 @@
 """What a function's handler receives: `ctx` (`QueryCtx`, `MutationCtx`, `ActionCtx`), `ctx.db`
-(`DatabaseReader`, `DatabaseWriter`, `SystemReader`) and `ctx.auth` (`Auth`).
+(`DatabaseReader`, `DatabaseWriter`, `SystemReader`), `ctx.auth` (`Auth`) and `ctx.env` (`Env`).
 
 The ctx objects only pass calls on: reads and writes to the function's `Transaction`
 (engine/transaction.py), `ctx.run_*` to the `Runtime` that runs it (execution.py).
@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import os
 import random
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
+from ..engine import env_vars
 from ..engine.catalog import SYSTEM_TABLES
 from ..engine.query import Query
 from ..errors import InvalidArgument
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..engine.database import Database
     from ..engine.transaction import Transaction
     from .execution import Runtime
     from .logs import Capture
@@ -207,13 +209,17 @@ class SystemReader:
         """
         if type(table) is not str or not table.startswith("_"):
             raise ValueError(f"ctx.db.system.query reads system tables (names starting with _), got {table!r}.")
-        if self._txn.catalog.system_table(table) is None:
+        system = self._txn.catalog.system_table(table)
+        if system is None or system.hidden:
             raise InvalidArgument(f'"{table}" is not a system table. The system tables are '
-                                  f'{", ".join(sorted(SYSTEM_TABLES))}.')
+                                  f'{", ".join(sorted(t.name for t in SYSTEM_TABLES.values() if not t.hidden))}.')
         return Query(self._txn, table)
 
     def normalize_id(self, table: str, id_string: Any) -> str | None:
         """`id_string` if it is an id of the system table `table`, else `None`."""
+        system = self._txn.catalog.system_table(table) if type(table) is str else None
+        if system is not None and system.hidden:
+            return None
         return self._txn.normalize_id(table, id_string, system=True)
 
 
@@ -240,12 +246,74 @@ class Auth:
     getUserIdentity = get_user_identity
 
 
+class Env:
+    """`ctx.env`: the deployment's environment variables (set with `app.env.set`), by name.
+
+    `ctx.env["NAME"]` is the value (a string) or raises `KeyError`; `ctx.env.get("NAME",
+    default)` and `"NAME" in ctx.env` never raise for a missing variable. As Convex's
+    `process.env`, it reads one name at a time and cannot be listed. In a query or mutation each
+    read is part of the run's read set: a live query that read `NAME` re-runs when `NAME` is set,
+    changed or removed (and not when another variable changes). An action sees the variables
+    as they were at its first read of `ctx.env`, for its whole run.
+
+    Raises:
+        EnvironmentVariableNameInvalid: The name breaks Convex's rule (letters, digits and
+            underscores, not starting with a digit).
+        EnvironmentVariableNameTooLong: The name is longer than 256 characters.
+    """
+
+    __slots__ = ("_read",)
+
+    def __init__(self, read: Callable[[str], "str | None"]) -> None:
+        self._read = read
+
+    def __getitem__(self, name: str) -> str:
+        value = self._read(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The value of variable `name`, or `default` when it is not set."""
+        value = self._read(name)
+        return default if value is None else value
+
+    def __contains__(self, name: object) -> bool:
+        return self._read(name) is not None  # type: ignore[arg-type]
+
+    def __iter__(self):
+        raise TypeError('ctx.env cannot be listed (as process.env in Convex): read a variable by name, '
+                        'ctx.env["NAME"] or ctx.env.get("NAME").')
+
+    def __repr__(self) -> str:
+        return "<ctx.env: read a variable with ctx.env['NAME'] or ctx.env.get('NAME', default)>"
+
+
+def transaction_env(txn: "Transaction") -> Env:
+    """`ctx.env` of a query or mutation: each read goes through its transaction."""
+    return Env(lambda name: env_vars.read(txn, name))
+
+
+def snapshot_env(database: "Database") -> Env:
+    """`ctx.env` of an action: every variable read once, at the first read, then kept."""
+    snapshot: list[dict] = []
+
+    def read(name: str) -> str | None:
+        env_vars.check_name(name)
+        if not snapshot:
+            snapshot.append(database.run_query(env_vars.read_all)[0])
+        return snapshot[0].get(name)
+
+    return Env(read)
+
+
 class QueryCtx:
     """The `ctx` a query's handler receives.
 
     Attributes:
         db (DatabaseReader): Reads documents and builds queries.
         auth (Auth): The caller's identity.
+        env (Env): The environment variables (`ctx.env["NAME"]`), read into the read set.
         now (float): The time this run started, in milliseconds since the Unix epoch (fixed for
             the whole run, as Convex's `Date.now()` is in a query).
     """
@@ -257,6 +325,7 @@ class QueryCtx:
         self._depth = depth
         self.db = self._make_db(txn)
         self.auth = Auth(identity)
+        self.env = transaction_env(txn)
         self.now = txn.now_ms
         self._random: random.Random | None = None
 
@@ -344,6 +413,8 @@ class ActionCtx:
 
     Attributes:
         auth (Auth): The caller's identity.
+        env (Env): The environment variables (`ctx.env["NAME"]`), as they were at the action's
+            first read of them.
     """
 
     def __init__(self, runtime: "Runtime", identity: dict | None, is_async: bool, capture: "Capture") -> None:
@@ -352,6 +423,7 @@ class ActionCtx:
         self._async = is_async
         self._capture = capture
         self.auth = Auth(identity)
+        self.env = snapshot_env(runtime.database)
 
     @property
     def storage(self) -> Any:

@@ -41,7 +41,7 @@ from . import logs as logmod
 from . import replays
 from .context import ActionCtx, MutationCtx, QueryCtx
 from .loop import on_runtime_thread, submit
-from .registry import FunctionDef, Registry, current_frame
+from .registry import SYSTEM_MODULE, FunctionDef, Registry, current_frame
 from .storage import StorageActionWriter, StorageReader, StorageWriter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -116,6 +116,8 @@ class Execution:
             self.journal = txn.pagination_end_cursor
         capture = self._capture
         self.lines = capture.finish() if capture is not None else []
+        if self.path.startswith(SYSTEM_MODULE):
+            return self  # convex_lab's own functions (the CLI's polls) stay out of the app's log, as in Convex
         log.record(path=self.path, kind=self.kind, caller=self.caller, started_ms=self.started_ms,
                    duration_ms=self.duration_ms, status="success" if error is None else "failure",
                    error=None if error is None else f"{type(error).__name__}: {error}", lines=self.lines)

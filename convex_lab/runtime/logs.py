@@ -196,6 +196,18 @@ class ExecutionLog:
     def entries(self) -> list[dict]:
         return [dict(zip(_COLUMNS, row)) for row in list(self._ring)]
 
+    def since(self, cursor: int | None, history: int = 0, limit: int = 1000) -> tuple[list[dict], int]:
+        """The entries after entry `cursor` (at most `limit`, oldest first), or with no cursor the
+        last `history` entries; and the cursor to pass next time (the last entry's id)."""
+        ring = list(self._ring)
+        if cursor is None:
+            rows = ring[len(ring) - history:] if history > 0 else []
+            last = ring[-1][0] if ring else 0
+        else:
+            rows = [row for row in ring if row[0] > cursor][:limit]  # ids increase along the ring
+            last = rows[-1][0] if rows else cursor
+        return [dict(zip(_COLUMNS, row)) for row in rows], last
+
     def dataframe(self):
         import pandas as pd
 
@@ -206,3 +218,27 @@ class ExecutionLog:
 
 def now_ms() -> float:
     return time.time() * 1000.0
+
+
+def _plain(code: str, text: str) -> str:
+    return text
+
+
+def format_duration(ms: float) -> str:
+    return f"{ms:.1f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
+
+
+def format_entry(entry: dict, paint: Callable[[str, str], str] = _plain) -> str:
+    """One execution as people read it: a line with its local time, kind, path, caller, duration
+    and outcome (the error's first line), then what it printed, indented. `paint(sgr, text)` adds
+    colour where the terminal has it (`2` dim, `31` red, `32` green, `36` cyan)."""
+    when = time.strftime("%H:%M:%S", time.localtime(entry["timestamp"] / 1000.0))
+    when += f".{int(entry['timestamp'] % 1000):03d}"
+    if entry["status"] == "success":
+        outcome = paint("32", "ok")
+    else:
+        error = (entry.get("error") or "failed").strip().split("\n", 1)[0]
+        outcome = paint("31", f"failed: {error}")
+    head = (f"{paint('2', when)} {paint('36', entry['kind'])} {entry['path']} "
+            f"{paint('2', '(' + str(entry['caller']) + ')')} {format_duration(entry['duration_ms'])} {outcome}")
+    return "\n".join([head] + [f"    {line}" for line in entry.get("lines") or ()])
