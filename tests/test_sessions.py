@@ -242,6 +242,54 @@ def test_sessions_and_subscriptions_share_one_run(memory_app):
     app._reactor._check()
 
 
+def test_many_subscribers_of_one_query_share_one_comparison_per_rerun(memory_app, monkeypatch):
+    """A re-run's result is compared with the previous one once, for every subscriber: a change
+    reaches each session and callback without a comparison of its own, a change back is a change
+    again, and an equal re-run keeps the previous object and sends nothing."""
+    from convex_lab.runtime import reactivity, sessions
+
+    app = memory_app
+    send, edit, room_messages, _ = chat_app(app)
+    doc = send(room="a", body="x")
+
+    @app.mutation
+    def mark(ctx, id):
+        ctx.db.patch(id, {"n": 1.0})  # in the read set, but the bodies stay equal
+
+    recorders = [Recorder() for _ in range(3)]
+    for recorder in recorders:
+        open_session(app, recorder).add(1, room_messages, {"room": "a"})
+    seen = []
+    app.subscribe(room_messages, {"room": "a"}, seen.append)
+    app.flush()
+    for recorder in recorders:
+        recorder.take()
+    compared = {"reactor": 0, "subscribers": 0}
+
+    def counting(where, real):
+        def values_equal(a, b):
+            compared[where] += 1
+            return real(a, b)
+        return values_equal
+
+    monkeypatch.setattr(reactivity, "values_equal", counting("reactor", reactivity.values_equal))
+    monkeypatch.setattr(sessions, "values_equal", counting("subscribers", sessions.values_equal))
+    for body in ("y", "x"):
+        edit(id=doc, body=body)
+        app.flush()
+        for recorder in recorders:
+            assert [t.modifications for t in recorder.take()] == [[QueryUpdated(1, [body])]]
+    assert seen == [["x"], ["y"], ["x"]]
+    (live,) = app._reactor.live.values()
+    before = live.result
+    mark(id=doc)
+    app.flush()
+    assert all(recorder.take() == [] for recorder in recorders) and seen == [["x"], ["y"], ["x"]]
+    assert live.runs == 4 and live.result is before  # re-ran, compared once, kept
+    assert compared == {"reactor": 3, "subscribers": 0}  # one comparison per re-run, none per subscriber
+    app._reactor._check()
+
+
 def test_identities_are_never_shared(memory_app):
     app = memory_app
     send, _, _, _ = chat_app(app)

@@ -232,6 +232,26 @@ def test_an_unchanged_result_is_not_sent_again(app):
     assert client.settle() == []
 
 
+def test_clients_watching_one_query_get_each_change_without_comparing_it_each(app, monkeypatch):
+    from convex_lab.server import sync
+
+    send = chat(app)
+    clients = [Client(app) for _ in range(3)]
+    for client in clients:
+        client.add(0, (0, "notebook:room", {"room": "a"}))
+        assert client.one()["modifications"] == [updated(0, [])]
+    compared = []
+    real_same = sync._same
+    monkeypatch.setattr(sync, "_same", lambda a, b: compared.append(1) or real_same(a, b))
+    send(room="a", body="one")
+    send(room="a", body="two")
+    for client in clients:
+        values = [m["modifications"] for m in client.take(1)]
+        values += [m["modifications"] for m in client.settle()]
+        assert values[-1] == [updated(0, ["one", "two"])]
+    assert compared == []  # each client held the session's previous value: known to differ
+
+
 def test_a_mutation_is_answered_then_a_transition_reaches_its_timestamp(app):
     chat(app)
     client = Client(app)

@@ -176,11 +176,20 @@ class Subscription:
         return f"<Subscription {self._live.path} {self._live.args!r}{'' if self.active else ' (inactive)'}>"
 
 
-class LiveQuery:
-    """A (function, args, identity) that has subscribers: its last result and read set."""
+NO_PRIOR = object()  # a LiveQuery's `prior` when no earlier result is known to differ from its `result`
 
-    __slots__ = ("key", "path", "args", "identity", "subscribers", "result", "error", "runs", "reads", "journal",
-                 "lines", "reasons", "last_ms")
+
+
+class LiveQuery:
+    """A (function, args, identity) that has subscribers: its last result and read set.
+
+    `prior` is an earlier result known to differ from `result` by Convex equality (or `NO_PRIOR`):
+    a re-run compares its result with the previous one once, for all subscribers, so a subscriber
+    that last saw `prior` needs no comparison of its own (nor one that saw `result`, which an equal
+    re-run keeps as the same object). Results are shared and never changed, so identity holds."""
+
+    __slots__ = ("key", "path", "args", "identity", "subscribers", "result", "prior", "error", "runs", "reads",
+                 "journal", "lines", "reasons", "last_ms")
 
     def __init__(self, key: tuple, path: str, args: dict, identity: dict | None, journal: str | None = None) -> None:
         self.key = key
@@ -189,6 +198,7 @@ class LiveQuery:
         self.identity = identity
         self.subscribers: list[Subscription | SessionQuery] = []
         self.result: Any = None
+        self.prior: Any = NO_PRIOR
         self.error: BaseException | None = None
         self.runs = 0
         self.reads: list = []
@@ -383,7 +393,7 @@ class Reactor:
         reads = outcome.reads
         with DEFERRED, self._lock:  # a run's outcome and read set are recorded together
             if outcome.error is None:
-                live.result = outcome.value
+                live.result, live.prior = outcome.value, NO_PRIOR  # `_settle` may know better
                 live.journal = outcome.journal  # a failed run keeps the page where it was
             live.error = outcome.error
             live.lines = tuple(outcome.lines)
@@ -416,7 +426,7 @@ class Reactor:
             return
         seen = subscription._seen
         if subscription.delivered and subscription.error is None and (
-                seen is live.result or values_equal(seen, live.result)):
+                seen is live.result or (seen is not live.prior and values_equal(seen, live.result))):
             return  # unchanged by Convex equality: nothing to send
         value = copy_value(live.result) if subscription.own_copy else live.result
         subscription.result = value
@@ -511,8 +521,10 @@ class Reactor:
                 reason = self._reasons.get(key)
                 if reason is not None and (not live.reasons or live.reasons[-1] is not reason):
                     live.reasons.append(reason)
+                previous = live.result
                 with self.database.lock:
                     self._run(live)
+                self._settle(live, previous)
                 for subscription in list(live.subscribers):
                     if subscription.notifier_only and not on_notifier:
                         # A widget or session that subscribed meanwhile: its work stays on the notifier.
@@ -525,6 +537,20 @@ class Reactor:
                     self._reasons.pop(key, None)
         if on_notifier and self._dirty:
             self._send_transitions()
+
+    @staticmethod
+    def _settle(live: LiveQuery, previous: Any) -> None:
+        """After a re-run (outside the commit lock): compare its result with the previous one once
+        for every subscriber. Equal: keep the previous object, so subscribers that saw it see no
+        change by identity. Different: remember the previous one as `prior`."""
+        result = live.result
+        if result is previous or live.runs < 2:
+            return
+        if values_equal(previous, result):
+            with DEFERRED:
+                live.result, live.prior = previous, NO_PRIOR
+        else:
+            live.prior = previous
 
     def _inline_allowed(self) -> bool:
         """Whether the calling thread may deliver the pending commits itself (no widget or session

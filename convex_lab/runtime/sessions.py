@@ -99,7 +99,7 @@ class SessionQuery:
         result = live.result
         sent = self.sent
         if (self.sent_error is None and sent is not _NOTHING and same_extras
-                and (sent is result or values_equal(sent, result))):
+                and (sent is result or (sent is not live.prior and values_equal(sent, result)))):
             return None  # unchanged by Convex equality: nothing to send
         self.sent, self.sent_error, self.sent_extras = result, None, extras
         return QueryUpdated(self.query_id, result, *extras)

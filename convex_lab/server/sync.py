@@ -259,6 +259,24 @@ class _Query:
         self.key: tuple | None = None
 
 
+_UNKNOWN = object()  # `_record`'s `differs_from` when no value is known to differ
+
+_last_wire: tuple = (_UNKNOWN, None)  # (a shared query result, its Convex JSON): the last one encoded
+
+
+def _wire_value(value: Any) -> Any:
+    """A query result in Convex JSON. The connections watching one live query are sent the same
+    shared result object one after the other (results are never changed once made), so the last
+    one encoded is kept and reused for that very object."""
+    global _last_wire
+    last = _last_wire
+    if last[0] is value:
+        return last[1]
+    encoded = to_convex_json(value)
+    _last_wire = (value, encoded)
+    return encoded
+
+
 def _first(item: tuple) -> Any:
     return item[0]
 
@@ -342,6 +360,10 @@ class SyncConnection:
         # What the next Transition will carry.
         self._queries: dict[int, _Query] = {}  # the query set applied
         self._by_key: dict[tuple, int] = {}  # session key -> query id (keys are never reused)
+        # session key -> the value the session last sent for it (the shared object): the session
+        # sends a new value only when it differs from that one, so a client holding that very
+        # object needs no comparison (`_record`).
+        self._from_session: dict[tuple, Any] = {}
         self._keys = itertools.count()
         self._buffer: dict[int, tuple] = {}  # query id -> a result, as in `_remote`, or ("removed",)
         self._buffer_ts = 0  # the newest session transition's ts: every result holds there
@@ -582,6 +604,7 @@ class SyncConnection:
             old, self._session = self._session, session
             queries = list(self._queries.items())
             self._by_key.clear()  # the old session's results are stale: what it still sends is dropped
+            self._from_session.clear()
             self._waiting.clear()
             self._buffer = {query_id: entry for query_id, entry in self._buffer.items() if entry[0] == "removed"}
             if self.closed:  # closed meanwhile: `close` closed the old session
@@ -617,6 +640,7 @@ class SyncConnection:
             session.add(key, definition.path, args, identity, end_cursor)
         except Exception as error:  # noqa: BLE001 - the App closed, or the session did
             with self._lock:
+                self._from_session.pop(key, None)
                 if self._by_key.pop(key, None) is None:
                     return
                 query.key = None
@@ -630,6 +654,7 @@ class SyncConnection:
             key = query.key
             if key is not None:
                 self._by_key.pop(key, None)
+                self._from_session.pop(key, None)
             self._waiting.discard(query_id)
             self._buffer[query_id] = ("removed",)
         if key is not None:
@@ -751,30 +776,37 @@ class SyncConnection:
         with self._lock:
             if self.closed or session is not self._session:
                 return
-            by_key = self._by_key
+            by_key, from_session = self._by_key, self._from_session
             for change in transition.modifications:
                 query_id = by_key.get(change.query_id)
                 if query_id is None:  # removed, or a key of an earlier add: the client has no use for it
                     continue
                 if type(change) is QueryUpdated:
                     outcome = "value"
+                    previous = from_session.get(change.query_id, _UNKNOWN)
+                    # a re-sent equal value (only its log lines or journal changed) is the same object
+                    differs_from = previous if previous is not change.value else _UNKNOWN
+                    from_session[change.query_id] = change.value
                 elif type(change) is QueryFailed:
-                    outcome = "error"
+                    outcome, differs_from = "error", _UNKNOWN
+                    from_session.pop(change.query_id, None)
                 else:
                     continue
                 journal = encode_journal(change.journal)
                 self._queries[query_id].journal = journal
-                self._record(query_id, (outcome, change[1], change.log_lines, journal))
+                self._record(query_id, (outcome, change[1], change.log_lines, journal), differs_from)
             if transition.ts > self._buffer_ts:
                 self._buffer_ts = transition.ts
             self._fresh_ts_wanted = False
             self._emit()
 
-    def _record(self, query_id: int, result: tuple) -> None:
-        """A new result of a query (lock held): to send, unless the client holds an equal one."""
+    def _record(self, query_id: int, result: tuple, differs_from: Any = _UNKNOWN) -> None:
+        """A new result of a query (lock held): to send, unless the client holds an equal one.
+        `differs_from`: a value known to differ from the new one (the session's previous value
+        for the query), or `_UNKNOWN`; a client holding that very object is not compared."""
         self._waiting.discard(query_id)
         held = self._remote.get(query_id)
-        if held is not None and _same(held, result):
+        if held is not None and not (held[0] == "value" and held[1] is differs_from) and _same(held, result):
             self._buffer.pop(query_id, None)
         else:
             self._buffer[query_id] = result
@@ -815,7 +847,7 @@ class SyncConnection:
             remote[query_id] = entry
             outcome, result, lines, journal = entry
             if outcome == "value":
-                modifications.append({"type": "QueryUpdated", "queryId": query_id, "value": to_convex_json(result),
+                modifications.append({"type": "QueryUpdated", "queryId": query_id, "value": _wire_value(result),
                                       "logLines": list(lines), "journal": journal})
             else:
                 error_message, data = error_payload(result)
