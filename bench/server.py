@@ -567,17 +567,22 @@ def main() -> None:
     ours, naive = fan_rows
     print(f"\nconvex_lab / naive broadcast, send → last subscriber p50: "
           f"{ours['send_to_last_p50_ms'] / naive['send_to_last_p50_ms']:.2f}×")
-    print(f"convex_lab fan-out p50 (response → last of {args.subscribers}): {ours['response_to_last_p50_ms']:.2f} ms "
-          + verdict(args.subscribers == TARGET_SUBSCRIBERS and not args.quick,
-                    ours["response_to_last_p50_ms"] <= TARGET_FANOUT_P50_MS,
-                    f"target p50 ≤ {TARGET_FANOUT_P50_MS:g} ms", f"{TARGET_SUBSCRIBERS} subscribers in the default run"))
+    print("convex_lab answers a mutation only once its Transitions are handed to the sockets, so its "
+          "response → last subscriber is near zero or negative; send → last subscriber is the end-to-end figure.")
+    at_target = args.subscribers == TARGET_SUBSCRIBERS and not args.quick
+    setting = f"{TARGET_SUBSCRIBERS} subscribers in the default run"
+    target = f"target p50 ≤ {TARGET_FANOUT_P50_MS:g} ms"
+    print(f"convex_lab fan-out p50, response → last of {args.subscribers}: {ours['response_to_last_p50_ms']:.2f} ms "
+          + verdict(at_target, ours["response_to_last_p50_ms"] <= TARGET_FANOUT_P50_MS, target, setting))
+    print(f"convex_lab fan-out p50, send → last of {args.subscribers} (stricter): {ours['send_to_last_p50_ms']:.2f} ms "
+          + verdict(at_target, ours["send_to_last_p50_ms"] <= TARGET_FANOUT_P50_MS, target, setting))
 
     print("\n## Published figures (quoted, NOT measured here; other machines, other networks)\n")
     for system, what, figure, source in PUBLISHED:
         print(f"- {system}: {what} {figure} — {source}")
     if one is not None:
         print(f"- here, on loopback: convex_lab HTTP mutation round trip p50 {one['p50_ms']:.2f} ms (1 client); "
-              f"fan-out to the last of {args.subscribers} subscribers p50 {ours['response_to_last_p50_ms']:.2f} ms")
+              f"mutation sent → the last of {args.subscribers} subscribers p50 {ours['send_to_last_p50_ms']:.2f} ms")
 
     payload = {"http": http_rows, "fanout": fan_rows}
     print(json.dumps(payload))
