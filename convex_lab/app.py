@@ -20,6 +20,7 @@ from .engine.database import Database
 from .engine.persistence import ADMIN_KEY_KEY, DEV_AUTH_KEY_KEY, Persistence
 from .errors import AppClosedError
 from .interrupts import DEFERRED
+from .runtime.clock import ManualClock, SystemClock
 from .runtime.auth import Authenticator, TokenError, acting_as, python_caller_identity
 from .runtime.execution import Runtime
 from .runtime.http import HttpRouter
@@ -28,6 +29,7 @@ from .runtime.logs import ExecutionLog
 from .runtime.modules import read_directory
 from .runtime.reactivity import Reactor, Subscription
 from .runtime.storage import AppStorage, StorageService
+from .runtime.scheduler import Scheduler
 from .runtime.system_functions import register_system_functions
 from .server import Server
 from .server.wire import HttpError
@@ -48,6 +50,9 @@ class App:
         path: The database file, or `None` for an in-memory App.
         limits: `"on"` (or `True`, the default) enforces Convex's per-transaction limits (documents
             and bytes read and written, index ranges read); `"off"` (or `False`) lifts them.
+        clock: The clock scheduled functions and crons follow: the wall clock by default, or a
+            `ManualClock` that only moves when told (tests, examples; see the guide's Scheduling
+            page).
 
     Raises:
         ValueError: `limits` is not `"on"`, `"off"`, `True` or `False`.
@@ -60,6 +65,7 @@ class App:
         storage (AppStorage): File storage: `app.storage.store(bytes_or_path, content_type=None)`
             returns a storage id; `get`, `get_url`, `get_metadata`, `delete`,
             `generate_upload_url`, `list`, `max_file_size` (see the guide's File storage page).
+        clock (SystemClock | ManualClock): The clock scheduled functions and crons follow.
         auth (Authenticator): Auth: `app.auth.dev_token(subject, ...)` signs a token the App's
             server accepts; `app.auth.dev_issuer` is its issuer (see the guide's Auth page).
 
@@ -71,7 +77,8 @@ class App:
         >>> note_id = add(body="hi")
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, *, limits: str | bool = "on") -> None:
+    def __init__(self, path: str | os.PathLike | None = None, *, limits: str | bool = "on",
+                 clock: SystemClock | ManualClock | None = None) -> None:
         if limits not in ("on", "off", True, False):
             raise ValueError(f'limits must be "on" or "off", got {limits!r}.')
         self.path = os.fspath(path) if path is not None else None
@@ -114,6 +121,9 @@ class App:
             runtime = self._runtime
             self._storage.after_commit = lambda: runtime.after_mutation and runtime.after_mutation()
             self.storage = AppStorage(self._storage)
+            self.clock = clock if clock is not None else SystemClock()
+            self._scheduler = Scheduler(self._db, self._runtime, self.clock)
+            self._scheduler.start()
         except BaseException:  # Ctrl-C or a damaged file: release the file again
             self._persistence.close()
             raise
@@ -160,6 +170,7 @@ class App:
         with DEFERRED:
             if self._closed:
                 return
+            self._scheduler.close()
             self._db.close(reason)
             self._reactor.close(AppClosedError(reason))
             with self._db.lock:

@@ -31,6 +31,9 @@ FIRST_USER_TABLE_NUMBER = 10001
 SYSTEM_TABLE_NUMBERS = {
     "_storage": 540,
     "_scheduled_functions": 539,
+    # convex_lab's own choice: Convex keeps its `_cron_jobs` internal, so no function ever sees
+    # one of its ids (and no user table can take the number: those start at 10001).
+    "_cron_jobs": 530,
 }
 
 _RFC = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"

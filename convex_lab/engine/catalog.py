@@ -8,7 +8,8 @@ One object per database owns:
   one dict lookup;
 - the schema in force;
 - the clocks: the last commit timestamp (ns) and the last `_creationTime` handed out (ms);
-- the system tables (`_scheduled_functions`, `_storage`): their numbers and document validators.
+- the system tables (`_scheduled_functions`, `_storage`, and the internal `_cron_jobs`): their
+  numbers and document validators.
   User code reads them (`ctx.db.system`) and never writes them; the engine writes them through the
   same transactions and the same commit path as user tables (`Transaction.insert_system`, ...).
 
@@ -46,18 +47,34 @@ SYSTEM_TABLE_VALIDATORS = {
         "size": v.float64(),
         "contentType": v.optional(v.union(v.string(), v.null())),
     }),
+    # One row per cron name: its definition when it last ran or was registered, and its state.
+    # Internal (Convex does not show functions its cron table): `ctx.db.system` cannot read it.
+    "_cron_jobs": v.object({
+        "name": v.string(),
+        "function": v.string(),  # the function's path
+        "args": v.any(),
+        "schedule": v.any(),  # Convex's spec: {"type": "interval", "seconds": 30}, ...
+        "lastRun": v.optional(v.float64()),  # epoch ms of the last run's scheduled time
+        "nextRun": v.float64(),
+        "paused": v.boolean(),
+        "running": v.boolean(),  # a run started and has not finished (an action's, across a crash)
+    }),
 }
+
+# The system tables functions may read through `ctx.db.system` (Convex's virtual tables).
+READABLE_SYSTEM_TABLES = frozenset({"_scheduled_functions", "_storage"})
 
 
 class SystemTable:
     """A system table's fixed number and document validator."""
 
-    __slots__ = ("name", "number", "validator")
+    __slots__ = ("name", "number", "validator", "readable")
 
     def __init__(self, name: str, number: int, validator: Any) -> None:
         self.name = name
         self.number = number
         self.validator = validator
+        self.readable = name in READABLE_SYSTEM_TABLES  # by functions, through `ctx.db.system`
 
     def __repr__(self) -> str:
         return f"SystemTable({self.name!r}, {self.number})"

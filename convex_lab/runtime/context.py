@@ -11,7 +11,7 @@ import os
 import random
 from typing import TYPE_CHECKING, Any
 
-from ..engine.catalog import SYSTEM_TABLES
+from ..engine.catalog import READABLE_SYSTEM_TABLES
 from ..engine.query import Query
 from ..errors import InvalidArgument
 
@@ -207,9 +207,10 @@ class SystemReader:
         """
         if type(table) is not str or not table.startswith("_"):
             raise ValueError(f"ctx.db.system.query reads system tables (names starting with _), got {table!r}.")
-        if self._txn.catalog.system_table(table) is None:
+        system = self._txn.catalog.system_table(table)
+        if system is None or not system.readable:
             raise InvalidArgument(f'"{table}" is not a system table. The system tables are '
-                                  f'{", ".join(sorted(SYSTEM_TABLES))}.')
+                                  f'{", ".join(sorted(READABLE_SYSTEM_TABLES))}.')
         return Query(self._txn, table)
 
     def normalize_id(self, table: str, id_string: Any) -> str | None:
@@ -312,6 +313,12 @@ class MutationCtx(QueryCtx):
     def _make_db(self, txn: "Transaction") -> DatabaseReader:
         return DatabaseWriter(txn)
 
+    @property
+    def scheduler(self) -> Any:
+        """`ctx.scheduler` (a `SchedulerCtx`): `run_after`, `run_at`, `cancel`; what it schedules
+        is part of this mutation's transaction."""
+        return self._runtime.scheduler.ctx(self._txn)
+
     def run_mutation(self, fn: Any, args: dict | None = None) -> Any:
         """Run another mutation inside this one, as a sub-transaction, and return its result.
 
@@ -358,6 +365,12 @@ class ActionCtx:
         """File storage (`StorageActionWriter`): every method, each in its own transaction;
         awaitables in an `async def` action."""
         return self._runtime.storage_for(None, is_async=self._async)
+
+    @property
+    def scheduler(self) -> Any:
+        """`ctx.scheduler` (a `SchedulerCtx`): `run_after`, `run_at`, `cancel`, each committed at
+        once (awaitables in an `async def` action)."""
+        return self._runtime.scheduler.ctx(None, self._async)
 
     def _run(self, fn: Any, args: dict | None, kind: str) -> Any:
         runtime = self._runtime
