@@ -41,6 +41,7 @@ from .errors import (
     WrongFunctionKind,
 )
 from .runtime.clock import ManualClock
+from .runtime.crons import cron_jobs
 from .runtime.http import Response, http_action, http_router
 from .runtime.modules import action, internal_action, internal_mutation, internal_query, mutation, query
 from .schema import define_schema, define_table
@@ -54,6 +55,7 @@ __all__ = [
     "App",
     "ManualClock",
     "action",
+    "cron_jobs",
     "http_action",
     "http_router",
     "internal_action",

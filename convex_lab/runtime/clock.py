@@ -42,8 +42,9 @@ class ManualClock:
     """A clock that moves only when told: `App(clock=ManualClock(...))` for tests and examples.
 
     Scheduled functions and crons of an App on this clock run when `advance` (or `set`) moves it
-    past their time, and each call returns once everything due by then has run (including what
-    those runs scheduled for no later than the new time).
+    past their time. The clock steps through each time something falls due on the way (so an
+    interval cron runs at each of its times), and each call returns once everything due by the
+    new time has run (including what those runs scheduled for no later than that).
 
     Args:
         start: The starting time: epoch milliseconds, or a `datetime` (naive means UTC).
@@ -103,14 +104,34 @@ class ManualClock:
         if target < self._now:
             raise ValueError(f"A clock only moves forward: {target} ms is before its time {self._now} ms.")
         with self._lock:
-            self._now = target
-            services = list(self._services)
+            services = [s for s in self._services if not s.closed]
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        if wait:
+            self._settle(services, deadline)  # what was asked for before: its next times are known
+            # Step through each time work falls due on the way, as if the time had passed with
+            # the App running: an interval cron runs at each of its times, not once, late.
+            while True:
+                due = [s.next_due for s in services if s.next_due is not None]
+                step = min(due) if due else None
+                if step is None or step > target or step <= self._now:
+                    break
+                self._move(step, services, deadline)
+        self._now = target
         for service in services:
             service.wake()
         if wait:
-            deadline = time.monotonic() + SETTLE_TIMEOUT_S
-            for service in services:
-                service.settle(max(0.0, deadline - time.monotonic()))
+            self._settle(services, deadline)
+
+    def _move(self, when: float, services: list, deadline: float) -> None:
+        self._now = when
+        for service in services:
+            service.wake()
+        self._settle(services, deadline)
+
+    @staticmethod
+    def _settle(services: list, deadline: float) -> None:
+        for service in services:
+            service.settle(max(0.0, deadline - time.monotonic()))
 
     def isoformat(self) -> str:
         """The clock's time as ISO 8601 UTC (`'2025-01-01T01:30:00Z'`)."""

@@ -41,6 +41,7 @@ class TimerService:
         self._wakes = 0  # wake() calls so far
         self._pumped = 0  # the wakes the last finished pump had seen
         self._in_flight = 0  # work started and not finished
+        self.next_due: float | None = None  # when the last pump found work due next (a ManualClock steps there)
         clock.watch(self)
 
     # -- any thread ---------------------------------------------------------------------------
@@ -95,6 +96,7 @@ class TimerService:
             logger.exception("convex_lab's %s failed while looking for due work", self._name)
             next_due = None
         self._disarm()
+        self.next_due = next_due
         if next_due is not None:
             delay = self.clock.wait_seconds(next_due)
             if delay is not None:
@@ -116,13 +118,13 @@ class TimerService:
                 return False
             self._in_flight += 1
         try:
-            self._pool.submit(self._run, work)
+            self._pool.submit(self._perform, work)
         except RuntimeError:  # the pool was shut down in between
             self._finished()
             return False
         return True
 
-    def _run(self, work: Callable[[], Any]) -> None:
+    def _perform(self, work: Callable[[], Any]) -> None:
         try:
             work()
         except Exception:  # noqa: BLE001 - the work records its own outcome; this is a bug or a close
