@@ -63,6 +63,7 @@ def _functions(app: App) -> dict[str, Any]:
         ctx.db.patch(notes[0]["_id"], {"n": notes[0]["n"] + 100})
         ctx.db.delete(notes[1]["_id"])
         ctx.db.insert("tags", {"name": "fresh"})
+        ctx.scheduler.run_after(3_600_000, touch)  # scheduling is part of the transaction too
         return len(notes)
 
     @app.mutation
