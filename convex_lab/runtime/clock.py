@@ -25,6 +25,7 @@ class SystemClock:
     manual = False
 
     def now_ms(self) -> float:
+        """The current time, in milliseconds since the Unix epoch."""
         return time.time() * 1000.0
 
     def wait_seconds(self, until_ms: float) -> float | None:
@@ -65,6 +66,7 @@ class ManualClock:
         self._services: weakref.WeakSet = weakref.WeakSet()
 
     def now_ms(self) -> float:
+        """The clock's time, in milliseconds since the Unix epoch."""
         return self._now
 
     def wait_seconds(self, until_ms: float) -> float | None:
@@ -81,7 +83,12 @@ class ManualClock:
         """Move the clock forward and run what became due.
 
         Args:
-            ms, seconds, minutes, hours, days: How far (added together; 0 runs what is due now).
+            ms: How far, in milliseconds (added to the other units; nothing at all runs what is
+                due now).
+            seconds: Seconds to add.
+            minutes: Minutes to add.
+            hours: Hours to add.
+            days: Days to add.
             wait: Return only once the scheduled functions and cron runs due by the new time have
                 finished (the default). `False` returns at once (to look at a run in progress).
 
