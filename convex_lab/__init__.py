@@ -40,6 +40,8 @@ from .errors import (
     UniqueQueryError,
     WrongFunctionKind,
 )
+from .runtime.clock import ManualClock
+from .runtime.crons import cron_jobs
 from .runtime.http import Response, http_action, http_router
 from .runtime.modules import action, internal_action, internal_mutation, internal_query, mutation, query
 from .schema import define_schema, define_table
@@ -51,7 +53,9 @@ __version__ = "0.1.0"
 # Every error class is importable from here (`from convex_lab import SchemaValidationError`).
 __all__ = [
     "App",
+    "ManualClock",
     "action",
+    "cron_jobs",
     "http_action",
     "http_router",
     "internal_action",

@@ -20,6 +20,7 @@ from .engine.database import Database
 from .engine.persistence import ADMIN_KEY_KEY, DEV_AUTH_KEY_KEY, Persistence
 from .errors import AppClosedError
 from .interrupts import DEFERRED
+from .runtime.clock import ManualClock, SystemClock
 from .runtime.auth import Authenticator, TokenError, acting_as, python_caller_identity
 from .runtime.env import EnvironmentVariables
 from .runtime.execution import Runtime
@@ -29,6 +30,8 @@ from .runtime.logs import ExecutionLog
 from .runtime.modules import read_directory
 from .runtime.reactivity import Reactor, Subscription
 from .runtime.storage import AppStorage, StorageService
+from .runtime.scheduler import Scheduler
+from .runtime.cron_runner import Crons
 from .runtime.system_functions import register_system_functions
 from .server import Server
 from .server.wire import HttpError
@@ -49,6 +52,9 @@ class App:
         path: The database file, or `None` for an in-memory App.
         limits: `"on"` (or `True`, the default) enforces Convex's per-transaction limits (documents
             and bytes read and written, index ranges read); `"off"` (or `False`) lifts them.
+        clock: The clock scheduled functions and crons follow: the wall clock by default, or a
+            `ManualClock` that only moves when told (tests, examples; see the guide's Scheduling
+            page).
 
     Raises:
         ValueError: `limits` is not `"on"`, `"off"`, `True` or `False`.
@@ -64,6 +70,9 @@ class App:
         env (EnvironmentVariables): The environment variables functions read with `ctx.env`:
             `app.env.set(name, value)`, `get(name, default=None)`, `list()`, `remove(name)`.
             Kept in the database (a file-backed App keeps them when reopened).
+        clock (SystemClock | ManualClock): The clock scheduled functions and crons follow.
+        crons (Crons): The App's crons: `app.crons.interval(name, fn, seconds=30)`, `daily`,
+            `cron(name, "0 16 1 * *", fn)`, ..., `list()`, `pause()`, `resume()`, `remove(name)`.
         auth (Authenticator): Auth: `app.auth.dev_token(subject, ...)` signs a token the App's
             server accepts; `app.auth.dev_issuer` is its issuer (see the guide's Auth page).
 
@@ -75,7 +84,8 @@ class App:
         >>> note_id = add(body="hi")
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, *, limits: str | bool = "on") -> None:
+    def __init__(self, path: str | os.PathLike | None = None, *, limits: str | bool = "on",
+                 clock: SystemClock | ManualClock | None = None) -> None:
         if limits not in ("on", "off", True, False):
             raise ValueError(f'limits must be "on" or "off", got {limits!r}.')
         self.path = os.fspath(path) if path is not None else None
@@ -120,6 +130,11 @@ class App:
             self.storage = AppStorage(self._storage)
             self.env = EnvironmentVariables(
                 self._db, after_change=lambda: runtime.after_mutation and runtime.after_mutation())
+            self.clock = clock if clock is not None else SystemClock()
+            self._scheduler = Scheduler(self._db, self._runtime, self.clock)
+            self.crons = Crons(self._db, self._runtime, self.clock, self._scheduler)
+            self._scheduler.start()
+            self.crons.start()
         except BaseException:  # Ctrl-C or a damaged file: release the file again
             self._persistence.close()
             raise
@@ -166,6 +181,8 @@ class App:
         with DEFERRED:
             if self._closed:
                 return
+            self._scheduler.close()
+            self.crons.close()
             self._db.close(reason)
             self._reactor.close(AppClosedError(reason))
             with self._db.lock:
@@ -548,13 +565,15 @@ class App:
         names start with `_` or `.` are skipped. `schema.py`'s `schema` (a `define_schema(...)`)
         is installed as `set_schema` does, and the routes of `http.py`'s `http` (an
         `http_router()`) are added to `app.http`, replacing a route of the same path (or prefix)
-        and method defined before.
+        and method defined before. `crons.py`'s `crons` (a `cron_jobs()`) defines crons as
+        `app.crons` does.
 
         Loading the same directory again (after editing it) re-imports every module: changed
         functions replace the old ones and their live queries re-run, functions no longer
         declared are removed, the directory's routes are replaced by those `http.py` defines now
         (routes defined on `app.http` directly stay, unless `http.py` defines the same path and
-        method), and the data stays. All or nothing: if a module fails to import, `http.py` sets
+        method), the crons it defined are replaced by those `crons.py` defines now (one defined
+        with the same spec keeps its state), and the data stays. All or nothing: if a module fails to import, `http.py` sets
         no router, or the schema does not fit the data, nothing changes.
 
         Args:
@@ -566,8 +585,9 @@ class App:
         Raises:
             FileNotFoundError: `directory` is not a directory.
             SchemaValidationError: Stored documents do not match `schema.py`'s schema.
-            TypeError: `schema.py`'s `schema` is not a `define_schema(...)`, or `http.py`'s
-                `http` is not an `http_router()`.
+            TypeError: `schema.py`'s `schema` is not a `define_schema(...)`, `http.py`'s
+                `http` is not an `http_router()`, or `crons.py`'s `crons` is not a `cron_jobs()`.
+            InvalidScheduledFunction: A cron names a function that does not exist or is a query.
             Exception: Whatever a module raised while importing (its note names the file).
         """
         loaded = read_directory(directory)
@@ -586,6 +606,7 @@ class App:
         routes = loaded.http.routes if loaded.http is not None else []
         self.http._replace(self._loaded_routes.get(loaded.directory, []), routes)
         self._loaded_routes[loaded.directory] = routes
+        self.crons.load_directory_crons(loaded.directory, loaded.crons)
         return sorted(loaded.functions)
 
     @property

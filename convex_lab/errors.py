@@ -125,8 +125,16 @@ TooManyWrites = _define("TooManyWrites", "A function wrote more documents or byt
 `App(limits="off")` lifts the limit."""
 
 TooManyFunctionsScheduled = _define("TooManyFunctionsScheduled", "A mutation scheduled more functions than Convex allows.")
-"""Convex's error for scheduling too many functions; convex_lab has no scheduler yet, so it is
-not raised."""
+"""Convex's error for scheduling too many functions from one mutation; convex_lab sets no such
+limit, so it is not raised."""
+
+InvalidScheduledFunction = _define("InvalidScheduledFunction", "The function to schedule does not exist or cannot be scheduled.")
+"""Raised by `ctx.scheduler.run_after` / `run_at` (and by a cron's registration) when no function
+is registered at the path, or it is a query: only mutations and actions can be scheduled."""
+
+InvalidScheduledFunctionDelay = _define("InvalidScheduledFunctionDelay", "The time to run a scheduled function is out of range.")
+"""Raised by `ctx.scheduler.run_after` / `run_at` for a time more than five years (5 × 366 days)
+in the future or in the past, as Convex."""
 
 MultiplePaginatedDatabaseQueries = _define("MultiplePaginatedDatabaseQueries", "Only one paginated query may run per function.")
 """Raised when one function calls `.paginate(...)` a second time."""

@@ -33,6 +33,9 @@ SYSTEM_TABLE_NUMBERS = {
     "_storage": 540,
     "_scheduled_functions": 539,
     "_environment_variables": 520,
+    # convex_lab's own choice: Convex keeps its `_cron_jobs` internal, so no function ever sees
+    # one of its ids (and no user table can take the number: those start at 10001).
+    "_cron_jobs": 530,
 }
 
 _RFC = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"

@@ -373,3 +373,22 @@ def test_live_cells_run_as_a_user_with_as_or_inside_an_as_user_block(kernel):
     _, messages = execute(kernel, 'send(room="a", body="hi")')  # outside any block: the re-runs keep their user
     assert "['ada', 1.0]" in [state.get("value_repr") for state in updates(messages, by_option)]
     assert "['grace', 1.0]" in [state.get("value_repr") for state in updates(messages, in_block)]
+
+
+def test_a_live_cell_re_renders_when_a_scheduled_function_or_a_cron_commits(kernel):
+    execute(kernel, SETUP)
+    _, messages = execute(kernel, LIVE)
+    comm = live_comm_id(messages)
+
+    def shows(text, messages):  # the update may come while the cell runs, or after it
+        if not any(text in str(state.get("value_repr", "")) for state in updates(messages, comm)):
+            wait_for_update(kernel, comm, lambda s: text in str(s.get("value_repr", "")))
+
+    _, messages = execute(kernel, '@app.mutation\n'
+                                  'def later(ctx):\n'
+                                  '    ctx.scheduler.run_after(100, send, {"room": "a", "body": "scheduled"})\n'
+                                  'later()')
+    shows("scheduled", messages)
+    _, messages = execute(kernel, 'app.crons.interval("greet", send, seconds=1, args={"room": "a", "body": "from a cron"})')
+    shows("from a cron", messages)
+    assert printed(kernel, 'app.crons.pause()\nprint(app.crons.list()[0]["function"])') == "notebook:send"

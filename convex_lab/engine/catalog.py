@@ -8,11 +8,12 @@ One object per database owns:
   one dict lookup;
 - the schema in force;
 - the clocks: the last commit timestamp (ns) and the last `_creationTime` handed out (ms);
-- the system tables (`_scheduled_functions`, `_storage`, `_environment_variables`): their numbers,
-  document validators and indexes. User code reads the first two (`ctx.db.system`) and never writes
-  any; the engine writes them through the same transactions and the same commit path as user
-  tables (`Transaction.insert(..., system=True)`, ...). `_environment_variables` is hidden from
-  functions, as in Convex: they read variables through `ctx.env` only.
+- the system tables (`_scheduled_functions`, `_storage`, and the internal `_environment_variables`
+  and `_cron_jobs`): their numbers, document validators and indexes. User code reads the first two
+  (`ctx.db.system`) and never writes any; the engine writes them through the same transactions and
+  the same commit path as user tables (`Transaction.insert(..., system=True)`, ...). The internal
+  ones are hidden from functions, as in Convex: they read variables through `ctx.env` only, and
+  never see the cron table.
 
 A plain structure like the store: the coordinator's commit lock guards it, and a transaction's undo
 log restores what it changed (`clocks()` / `restore_clocks`, `schema`).
@@ -49,6 +50,18 @@ SYSTEM_TABLE_VALIDATORS = {
         "contentType": v.optional(v.union(v.string(), v.null())),
     }),
     "_environment_variables": v.object({"name": v.string(), "value": v.string()}),
+    # One row per cron name: its definition when it last ran or was registered, and its state.
+    # Internal (Convex does not show functions its cron table): `ctx.db.system` cannot read it.
+    "_cron_jobs": v.object({
+        "name": v.string(),
+        "function": v.string(),  # the function's path
+        "args": v.any(),
+        "schedule": v.any(),  # Convex's spec: {"type": "interval", "seconds": 30}, ...
+        "lastRun": v.optional(v.float64()),  # epoch ms of the last run's scheduled time
+        "nextRun": v.float64(),
+        "paused": v.boolean(),
+        "running": v.boolean(),  # a run started and has not finished (an action's, across a crash)
+    }),
 }
 
 # The indexes of system tables (beside `by_id` and `by_creation_time`): a variable is read by
@@ -58,7 +71,7 @@ SYSTEM_TABLE_INDEXES = {
 }
 
 # System tables functions cannot read (`ctx.db.system` refuses them; `db.get` of their ids is None).
-HIDDEN_SYSTEM_TABLES = frozenset({"_environment_variables"})
+HIDDEN_SYSTEM_TABLES = frozenset({"_environment_variables", "_cron_jobs"})
 
 
 class SystemTable:

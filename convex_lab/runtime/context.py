@@ -381,6 +381,12 @@ class MutationCtx(QueryCtx):
     def _make_db(self, txn: "Transaction") -> DatabaseReader:
         return DatabaseWriter(txn)
 
+    @property
+    def scheduler(self) -> Any:
+        """`ctx.scheduler` (a `SchedulerCtx`): `run_after`, `run_at`, `cancel`; what it schedules
+        is part of this mutation's transaction."""
+        return self._runtime.scheduler.ctx(self._txn)
+
     def run_mutation(self, fn: Any, args: dict | None = None) -> Any:
         """Run another mutation inside this one, as a sub-transaction, and return its result.
 
@@ -430,6 +436,12 @@ class ActionCtx:
         """File storage (`StorageActionWriter`): every method, each in its own transaction;
         awaitables in an `async def` action."""
         return self._runtime.storage_for(None, is_async=self._async)
+
+    @property
+    def scheduler(self) -> Any:
+        """`ctx.scheduler` (a `SchedulerCtx`): `run_after`, `run_at`, `cancel`, each committed at
+        once (awaitables in an `async def` action)."""
+        return self._runtime.scheduler.ctx(None, self._async)
 
     def _run(self, fn: Any, args: dict | None, kind: str) -> Any:
         runtime = self._runtime

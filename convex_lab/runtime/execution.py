@@ -163,6 +163,8 @@ class Runtime(Registry):
         self.after_mutation: Callable[[], None] | None = None
         # File storage (storage.py's StorageService), which the App sets: `ctx.storage`.
         self.storage: Any = None
+        # The App's scheduler service (runtime/scheduler.py): what `ctx.scheduler` writes through.
+        self.scheduler: Any = None
         logmod.install()
 
     def storage_for(self, txn: "Transaction | None", *, writer: bool = False, is_async: bool = False) -> Any:
@@ -229,7 +231,8 @@ class Runtime(Registry):
 
     def execute(self, path: str, raw_args: Any, *, identity: dict | None = None, caller: str = "notebook",
                 allow_internal: bool = True, parent_capture: logmod.Capture | None = None,
-                journal: str | None = None, replay_key: str | None = None) -> Execution:
+                journal: str | None = None, replay_key: str | None = None,
+                in_commit: Callable[["Transaction"], None] | None = None) -> Execution:
         """Validate, run (queries and mutations in their own transaction), log; the `Execution`.
 
         An error of the function or of validation is kept in the `Execution`; a path that names
@@ -239,6 +242,8 @@ class Runtime(Registry):
         action's `ctx.run_*`), the lines go to the action's capture. A mutation given a
         `replay_key` records its result in its own commit (runtime/replays.py; `recorded_mutation`
         finds it); the caller checks for a recorded run first.
+        `in_commit(txn)` (mutations: the scheduler's) writes into the mutation's transaction after
+        its handler succeeded, so those writes commit with the mutation's or not at all.
         """
         definition = self.resolve(path)
         if definition.internal and not allow_internal:
@@ -267,7 +272,7 @@ class Runtime(Registry):
                         execution.value = self._run_query(definition, args, identity, capture, execution, journal)
                     elif kind == "mutation":
                         execution.value = self._run_mutation(definition, args, identity, capture, execution, committed,
-                                                             replay_key)
+                                                             replay_key, in_commit)
                         if committed:
                             execution.ts = committed[1]
                         if self.after_mutation is not None:
@@ -295,11 +300,14 @@ class Runtime(Registry):
 
     def _run_mutation(self, definition: FunctionDef, args: dict, identity: dict | None,
                       capture: logmod.Capture, execution: Execution, committed: list,
-                      replay_key: str | None = None) -> Any:
+                      replay_key: str | None = None,
+                      in_commit: Callable[["Transaction"], None] | None = None) -> Any:
         def body(txn: "Transaction") -> Any:
             execution._txn = txn
             execution.ts = txn.catalog.last_ts  # the snapshot it reads; its commit's ts once it commits
             value = self._invoke(definition, MutationCtx(self, txn, identity, 1), args, txn, capture, 1)
+            if in_commit is not None:
+                in_commit(txn)
             if replay_key is not None:  # in the same commit as its writes: both or neither are kept
                 txn.put_record(replays.KIND, replay_key, replays.encode(value, capture.finish()))
             return value

@@ -6,7 +6,8 @@ query, mutation, ...`), which only describe a function (`FunctionSpec`). `load_d
 every module and registers each declared function under `<module path>:<the name it is bound to>`,
 as Convex names a function by its module and export name: `admin/users.py`'s `list` is
 `admin/users:list`. `schema.py` holds the schema (`schema = define_schema(...)`), `http.py` the
-HTTP routes (`http = http_router()`, runtime/http.py); an `http_action` is not a function path.
+HTTP routes (`http = http_router()`, runtime/http.py; an `http_action` is not a function path),
+`crons.py` the crons (`crons = cron_jobs()`, runtime/crons.py).
 
 Modules are imported as one package per directory, so they can import each other relatively
 (`from .messages import send`). Loading again (after an edit) imports fresh copies: changed
@@ -25,6 +26,7 @@ import types
 from pathlib import Path
 from typing import Any, Callable
 
+from .crons import CronJobs
 from .http import HttpRouter
 from .registry import FunctionSpec, normalize_path
 
@@ -32,6 +34,7 @@ from .registry import FunctionSpec, normalize_path
 _SKIPPED_PREFIXES = ("_", ".")
 SCHEMA_MODULE = "schema"
 HTTP_MODULE = "http"
+CRONS_MODULE = "crons"
 
 
 def _declare(kind: str, internal: bool, fn: Callable | None, args: Any, returns: Any) -> Any:
@@ -83,16 +86,18 @@ def internal_action(fn: Callable | None = None, *, args: Any = None, returns: An
 
 
 class LoadedDirectory:
-    """What one load of a directory found: `functions` (path → FunctionSpec), the `schema`, and
-    `http`, the router of `http.py` (None without one)."""
+    """What one load of a directory found: `functions` (path → FunctionSpec), the `schema`,
+    `http`, the router of `http.py`, and `crons`, the `cron_jobs()` of `crons.py` (None without
+    one)."""
 
     def __init__(self, directory: Path, functions: dict[str, FunctionSpec], schema: Any, has_schema: bool,
-                 http: HttpRouter | None = None) -> None:
+                 http: HttpRouter | None = None, crons: CronJobs | None = None) -> None:
         self.directory = directory
         self.functions = functions
         self.schema = schema
         self.has_schema = has_schema
         self.http = http
+        self.crons = crons
 
 
 def module_files(directory: Path) -> list[tuple[str, Path]]:
@@ -136,7 +141,7 @@ def read_directory(directory: str | os.PathLike) -> LoadedDirectory:
     sys.modules[package] = module
     functions: dict[str, FunctionSpec] = {}
     schema, has_schema = None, False
-    http = None
+    http = crons = None
     for module_path, file in module_files(root):
         dotted = f"{package}.{module_path.replace('/', '.')}"
         try:
@@ -154,8 +159,14 @@ def read_directory(directory: str | os.PathLike) -> LoadedDirectory:
                 found = "does not set it" if not hasattr(loaded, "http") else f"sets it to {http!r}"
                 raise TypeError(f"{file} must set `http = http_router()` (from convex_lab) and route "
                                 f"its HTTP actions there; it {found}.")
+        if module_path == CRONS_MODULE:
+            crons = getattr(loaded, "crons", None)
+            if not isinstance(crons, CronJobs):
+                found = "does not set it" if not hasattr(loaded, "crons") else f"sets it to {crons!r}"
+                raise TypeError(f"{file} must set `crons = cron_jobs()` (from convex_lab) and define "
+                                f"its crons there; it {found}.")
         for name, value in vars(loaded).items():
             # Only what the module itself declares: an imported spec belongs to its own module.
             if isinstance(value, FunctionSpec) and getattr(value.handler, "__module__", None) == dotted:
                 functions[normalize_path(f"{module_path}:{name}")] = value
-    return LoadedDirectory(root, functions, schema, has_schema, http)
+    return LoadedDirectory(root, functions, schema, has_schema, http, crons)

@@ -245,6 +245,8 @@ class Registry:
         self.handles: dict[str, FunctionHandle] = {}
         # Called with a path whose function was just replaced (reactivity re-runs its live queries).
         self.on_redefine: Callable[[str], None] | None = None
+        # Called with the path of every function registered (a waiting scheduled job may run now).
+        self.on_register: list[Callable[[str], None]] = []
 
     def user_paths(self) -> list[str]:
         """The paths of the app's own functions, sorted (convex_lab's `_system/` ones left out)."""
@@ -277,6 +279,8 @@ class Registry:
         self.handles[path] = handle
         if replaced and self.on_redefine is not None:
             self.on_redefine(path)
+        for listener in self.on_register:
+            listener(path)
         return handle
 
     def resolve(self, fn: Any, expected_kind: str | None = None) -> FunctionDef:
