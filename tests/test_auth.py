@@ -9,13 +9,10 @@ import base64
 import hashlib
 import hmac
 import json
-import shutil
-import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import jwt
 import pytest
@@ -24,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from convex_lab import App
 from convex_lab.runtime import auth as authmod
+
+from .npm_peer import requires_node, run_node
 
 TIMEOUT = 60.0  # only ever reached when something is broken
 
@@ -496,21 +495,12 @@ def test_the_dev_issuer_and_audience_are_documented_constants():
 # The official clients
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed (the npm client runs on it)")
+@requires_node
 def test_the_npm_clients_sign_in_with_a_dev_token(app):
-    js = Path(__file__).parent / "js"
-    if not (js / "node_modules" / "convex").is_dir():  # .ci/run installs it; by hand, do it here
-        subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=js, check=True,
-                       capture_output=True, timeout=600)
-    probe = subprocess.run(["node", "-e", "process.stdout.write(typeof WebSocket)"], capture_output=True, text=True,
-                           timeout=TIMEOUT)
-    flags = [] if probe.stdout == "function" else ["--experimental-websocket"]  # Node 20 and 21
     url = app.serve()
     token = app.auth.dev_token("user_1", name="Ada", email="ada@example.com")
     refused = app.auth.dev_token("user_1", expires_in=-60)
-    done = subprocess.run(["node", *flags, "auth_client.mjs", url, token, refused], cwd=js, capture_output=True,
-                          text=True, timeout=TIMEOUT)
-    assert done.returncode == 0, done.stderr
+    done = run_node("auth_client.mjs", url, token, refused)
     out = json.loads(done.stdout)
     identity = {"tokenIdentifier": f"{app.auth.dev_issuer}|user_1", "subject": "user_1",
                 "issuer": app.auth.dev_issuer, "name": "Ada", "email": "ada@example.com"}

@@ -4,15 +4,12 @@ tests/js, pinned in its package-lock.json) and PyPI `convex`'s ConvexHttpClient.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
 from convex_lab import App, ConvexError, Int64, v
 
-JS = Path(__file__).parent / "js"
+from .npm_peer import requires_node, run_node
 
 
 def define(app: App) -> None:
@@ -63,15 +60,10 @@ def served():
     app.close()
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed (the npm client runs on it)")
+@requires_node
 def test_npm_http_client(served):
     app, url = served
-    if not (JS / "node_modules" / "convex").is_dir():  # .ci/run installs it; by hand, do it here
-        subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=JS, check=True,
-                       capture_output=True, timeout=600)
-    done = subprocess.run(["node", "http_client.mjs", url, app.admin_key], cwd=JS, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    done = run_node("http_client.mjs", url, app.admin_key)
     out = json.loads(done.stdout)
 
     assert out["query"] == {"value": 42}

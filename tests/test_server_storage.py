@@ -6,19 +6,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import shutil
-import subprocess
 import time
 import urllib.parse
-from pathlib import Path
 
 import pytest
 
 from convex_lab import App, v
 
+from .npm_peer import requires_node, run_node
 from .test_server_http import Reply, protocol_error, send
-
-JS = Path(__file__).parent / "js"
 
 
 @pytest.fixture
@@ -200,7 +196,7 @@ def test_paths_that_are_not_a_files_uuid_are_refused(served, name):
 # -- the official npm client ----------------------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed (the npm client runs on it)")
+@requires_node
 def test_npm_client_and_fetch_upload_and_download(served):
     app, _ = served
 
@@ -212,12 +208,7 @@ def test_npm_client_and_fetch_upload_and_download(served):
     def saved_url(ctx):
         return ctx.storage.get_url(ctx.db.query("uploads").first()["file"])
 
-    if not (JS / "node_modules" / "convex").is_dir():  # .ci/run installs it; by hand, do it here
-        subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=JS, check=True,
-                       capture_output=True, timeout=600)
-    done = subprocess.run(["node", "storage_client.mjs", app.url], cwd=JS, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr
+    done = run_node("storage_client.mjs", app.url)
     out = json.loads(done.stdout)
     assert out["uploadStatus"] == 200 and out["servedStatus"] == 200
     assert out["contentType"] == "text/plain" and out["text"] == "hello from node"

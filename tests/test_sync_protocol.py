@@ -10,18 +10,18 @@ import asyncio
 import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
 import threading
-from pathlib import Path
 
 import pytest
 
 from convex_lab import App, ConvexError, define_schema, define_table, v
 from convex_lab.server.sync import SyncConnection, decode_ts, encode_ts
 from convex_lab.values import Int64
+
+from .npm_peer import requires_node, run_node
 
 TIMEOUT = 60.0  # generous: only ever reached when something is broken
 
@@ -803,18 +803,9 @@ def test_stopping_the_server_closes_its_sync_sockets(app):
     assert app._reactor.sessions() == []  # its session is gone with it
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed (the npm client runs on it)")
+@requires_node
 def test_the_npm_client_gets_live_updates(server):
-    js = Path(__file__).parent / "js"
-    if not (js / "node_modules" / "convex").is_dir():  # .ci/run installs it; by hand, do it here
-        subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=js, check=True,
-                       capture_output=True, timeout=600)
-    probe = subprocess.run(["node", "-e", "process.stdout.write(typeof WebSocket)"], capture_output=True, text=True,
-                           timeout=TIMEOUT)
-    flags = [] if probe.stdout == "function" else ["--experimental-websocket"]  # Node 20 and 21
-    done = subprocess.run(["node", *flags, "sync_client.mjs", server.url], cwd=js, capture_output=True, text=True,
-                          timeout=TIMEOUT)
-    assert done.returncode == 0, done.stderr
+    done = run_node("sync_client.mjs", server.url)
     out = json.loads(done.stdout)
     assert out["seen"] == [[], ["hello"]]  # the write to room b sent the watcher nothing
     assert isinstance(out["sent"], str) and out["query"] == ["elsewhere"] and out["action"] == 42

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import queue
-import shutil
 import subprocess
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -19,11 +17,10 @@ from convex_lab import App, define_schema, define_table, v
 from convex_lab.errors import DurabilityError
 from convex_lab.engine.records import Records
 from convex_lab.runtime import replays
-from convex_lab.server.sync import decode_ts, replay_key
+from convex_lab.server.sync import decode_ts
 
+from .npm_peer import JS, node_command, requires_node
 from .test_sync_protocol import TIMEOUT, Client, said
-
-JS = Path(__file__).parent / "js"
 
 
 def functions(app: App, runs: list) -> None:
@@ -221,21 +218,12 @@ def test_a_replay_while_the_first_run_is_running_waits_for_it(tmp_path):
 # -- the official npm client reconnecting by itself ----------------------------------------------
 
 
-def _node_flags() -> list[str]:
-    if not (JS / "node_modules" / "convex").is_dir():  # .ci/run installs it; by hand, do it here
-        subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=JS, check=True,
-                       capture_output=True, timeout=600)
-    probe = subprocess.run(["node", "-e", "process.stdout.write(typeof WebSocket)"], capture_output=True, text=True,
-                           timeout=TIMEOUT)
-    return [] if probe.stdout == "function" else ["--experimental-websocket"]  # Node 20 and 21
-
-
 class Node:
     """tests/js/reconnect_client.mjs in a child process: `tell(line)` writes a line to it,
     `expect(event)` reads its JSON lines until one of that event."""
 
     def __init__(self, url: str) -> None:
-        self.process = subprocess.Popen(["node", *_node_flags(), "reconnect_client.mjs", url], cwd=JS, text=True,
+        self.process = subprocess.Popen(node_command("reconnect_client.mjs", url), cwd=JS, text=True,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -268,7 +256,7 @@ class Node:
         return self.process.stderr.read()
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed (the npm client runs on it)")
+@requires_node
 @pytest.mark.parametrize("kind", ["memory", "file"])
 def test_the_npm_client_reconnects_after_a_restart_and_its_mutations_run_once(kind, tmp_path):
     path = tmp_path / "lab.duckdb" if kind == "file" else None
