@@ -120,6 +120,15 @@ def package_name(directory: Path) -> str:
     return f"convex_lab_functions_{digest}"
 
 
+def _declared(module: Any, file: Path, name: str, kind: type, maker: str, purpose: str) -> Any:
+    """The object a special module (`http.py`, `crons.py`) must set under `name`, of type `kind`."""
+    value = getattr(module, name, None)
+    if not isinstance(value, kind):
+        found = "does not set it" if not hasattr(module, name) else f"sets it to {value!r}"
+        raise TypeError(f"{file} must set `{name} = {maker}` (from convex_lab) and {purpose}; it {found}.")
+    return value
+
+
 def read_directory(directory: str | os.PathLike) -> LoadedDirectory:
     """Import every module of `directory` afresh and collect its declared functions and schema.
 
@@ -154,17 +163,9 @@ def read_directory(directory: str | os.PathLike) -> LoadedDirectory:
             schema = getattr(loaded, "schema", None)
             continue
         if module_path == HTTP_MODULE:
-            http = getattr(loaded, "http", None)
-            if not isinstance(http, HttpRouter):
-                found = "does not set it" if not hasattr(loaded, "http") else f"sets it to {http!r}"
-                raise TypeError(f"{file} must set `http = http_router()` (from convex_lab) and route "
-                                f"its HTTP actions there; it {found}.")
+            http = _declared(loaded, file, "http", HttpRouter, "http_router()", "route its HTTP actions there")
         if module_path == CRONS_MODULE:
-            crons = getattr(loaded, "crons", None)
-            if not isinstance(crons, CronJobs):
-                found = "does not set it" if not hasattr(loaded, "crons") else f"sets it to {crons!r}"
-                raise TypeError(f"{file} must set `crons = cron_jobs()` (from convex_lab) and define "
-                                f"its crons there; it {found}.")
+            crons = _declared(loaded, file, "crons", CronJobs, "cron_jobs()", "define its crons there")
         for name, value in vars(loaded).items():
             # Only what the module itself declares: an imported spec belongs to its own module.
             if isinstance(value, FunctionSpec) and getattr(value.handler, "__module__", None) == dotted:
