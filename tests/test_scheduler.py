@@ -5,6 +5,7 @@ Most tests move a `ManualClock`; one runs on the wall clock with real timers.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import threading
@@ -316,6 +317,66 @@ def test_an_action_job_is_in_progress_while_it_runs_and_cancel_leaves_it_running
     release.set()
     lab.clock.advance()
     assert lab._db.store.tables["_scheduled_functions"].docs[job_id]["state"] == {"kind": "canceled"}
+
+
+@pytest.mark.parametrize("flavour", ["def", "async def"])
+def test_what_a_canceled_running_action_schedules_afterwards_is_canceled(lab, flavour):
+    add, later, jobs, bodies = define(lab)
+    started, release = threading.Event(), threading.Event()
+    scheduled = {}
+
+    def body(ctx, wait):
+        scheduled["before"] = ctx.scheduler.run_after(0, add, {"body": "before the cancel"})
+        started.set()
+        wait()
+        scheduled["direct"] = ctx.scheduler.run_after(0, add, {"body": "direct"})
+        scheduled["via mutation"] = ctx.run_mutation(later, {"delay": 0, "body": "via mutation"})
+        scheduled["via action"] = ctx.run_action(other)
+
+    @lab.action
+    def other(ctx):
+        return ctx.scheduler.run_after(0, add, {"body": "via action"})
+
+    if flavour == "def":
+        @lab.action
+        def slow(ctx):
+            body(ctx, lambda: release.wait(30))
+    else:
+        @lab.action
+        async def slow(ctx):
+            scheduled["before"] = await ctx.scheduler.run_after(0, add, {"body": "before the cancel"})
+            started.set()
+            await asyncio.to_thread(release.wait, 30)
+            scheduled["direct"] = await ctx.scheduler.run_after(0, add, {"body": "direct"})
+            scheduled["via mutation"] = await ctx.run_mutation(later, {"delay": 0, "body": "via mutation"})
+            scheduled["via action"] = await ctx.run_action(other)
+
+    @lab.mutation
+    def schedule(ctx):
+        return ctx.scheduler.run_after(0, slow)
+
+    @lab.mutation
+    def cancel(ctx, id):
+        ctx.scheduler.cancel(id)
+
+    job_id = schedule()
+    lab.clock.advance(wait=False)
+    assert started.wait(30)
+    cancel(id=job_id)
+    release.set()
+    lab.clock.advance(seconds=10)
+    docs = lab._db.store.tables["_scheduled_functions"].docs
+    assert docs[job_id]["state"] == {"kind": "canceled"}  # it finished, and stays canceled
+    assert docs[scheduled["before"]]["state"] == {"kind": "success"}  # scheduled before the cancel: it ran
+    for how in ("direct", "via mutation", "via action"):
+        assert docs[scheduled[how]]["state"] == {"kind": "canceled"}, how
+        assert docs[scheduled[how]]["completedTime"] == T0
+    assert bodies() == ["before the cancel"]
+    # An action run by the notebook, or a scheduled one not canceled, schedules as usual.
+    assert docs[other()]["state"] == {"kind": "pending"}
+    lab.clock.advance()
+    assert bodies() == ["before the cancel", "via action"]
+    check(lab)
 
 
 def test_pending_jobs_survive_reopening_and_wait_for_their_function(tmp_path, caplog):

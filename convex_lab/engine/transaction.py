@@ -167,6 +167,9 @@ class Transaction:
         # Files staged for `_storage` rows this transaction writes (engine/blobs.py), released
         # through `Database.settle_listeners` once it committed or rolled back.
         self.staged_files: list = []
+        # The scheduled action's job this mutation runs for (runtime/scheduler.py `running_job`):
+        # what it schedules after that job was canceled is created canceled.
+        self.scheduled_by: str | None = None
 
     # -- reads ------------------------------------------------------------------------------
     def record_range(self, table: str, index: str, lo: bytes, hi: bytes | None) -> None:

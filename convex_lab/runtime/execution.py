@@ -42,6 +42,7 @@ from . import replays
 from .context import ActionCtx, MutationCtx, QueryCtx
 from .loop import on_runtime_thread, submit
 from .registry import SYSTEM_MODULE, FunctionDef, Registry, current_frame
+from .scheduler import running_job
 from .storage import StorageActionWriter, StorageReader, StorageWriter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -302,9 +303,12 @@ class Runtime(Registry):
                       capture: logmod.Capture, execution: Execution, committed: list,
                       replay_key: str | None = None,
                       in_commit: Callable[["Transaction"], None] | None = None) -> Any:
+        scheduled_by = running_job.get()  # read here: the transaction may run on another thread
+
         def body(txn: "Transaction") -> Any:
             execution._txn = txn
             execution.ts = txn.catalog.last_ts  # the snapshot it reads; its commit's ts once it commits
+            txn.scheduled_by = scheduled_by
             value = self._invoke(definition, MutationCtx(self, txn, identity, 1), args, txn, capture, 1)
             if in_commit is not None:
                 in_commit(txn)

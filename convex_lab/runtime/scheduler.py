@@ -14,6 +14,11 @@ Running a job (on the service's worker threads, caller `scheduler`, no identity)
 - an action runs at most once: `inProgress` commits before it starts, `success`/`failed` after;
   a job found `inProgress` when a file is opened again was cut off by a crash or a close, and
   turns `failed` ("Transient error while executing action"), never re-run.
+Cancelling an action's job while it runs marks it `canceled` at once; the action goes on, and
+what it schedules from then on (itself, or through the mutations and actions it calls) is
+created `canceled` and never runs. `running_job` (a context variable set around the action's run,
+carried into its mutations' transactions as `Transaction.scheduled_by`) says whose job a call
+runs under. The action's job stays `canceled` when it finishes.
 A due job whose function is not registered (after reopening a file, before its code ran again)
 stays pending, with a warning naming the function, and runs as soon as that path is registered.
 """
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import datetime as _dt
 import heapq
 import logging
@@ -53,6 +59,12 @@ TABLE = "_scheduled_functions"
 # Convex refuses times more than five years (of 366 days) away, in either direction.
 MAX_DISTANCE_MS = 5 * 366 * 86_400_000
 ACTION_CUT_OFF = "Transient error while executing action"
+
+# The job of the scheduled action this context runs (None elsewhere): what the action schedules
+# after its job was canceled is created canceled. Context variables follow the action into the
+# functions it calls (`ctx.run_*`, an `async def` action's tasks); a mutation's transaction may
+# run on another thread (group commit), so `Runtime` copies it onto `Transaction.scheduled_by`.
+running_job: contextvars.ContextVar[str | None] = contextvars.ContextVar("convex_lab_running_job", default=None)
 
 
 def error_text(error: BaseException) -> str:
@@ -170,6 +182,15 @@ class Scheduler(TimerService):
         check_value_limits(converted)
         return converted
 
+    def insert_in(self, txn: "Transaction", row: dict, parent: str | None) -> Any:
+        """Write a new job; created canceled when `parent` (the scheduled action it is scheduled
+        under) was canceled, as Convex cancels what a canceled action schedules."""
+        if parent is not None:
+            doc = txn.get(parent)
+            if doc is not None and doc["state"]["kind"] == "canceled":
+                row = {**row, "state": {"kind": "canceled"}, "completedTime": self.clock.now_ms()}
+        return txn.insert(TABLE, row, system=True)
+
     def cancel_in(self, txn: "Transaction", job_id: Any) -> None:
         """Cancel a pending job (or an action in progress, which keeps running); a finished or
         canceled one is left as it is."""
@@ -272,13 +293,16 @@ class Scheduler(TimerService):
     def _run_action(self, job_id: str, path: str, args: list) -> None:
         if not self._settle(job_id, "pending", {"kind": "inProgress"}, completed=False):
             return  # canceled meanwhile
+        token = running_job.set(job_id)  # what it schedules once its job is canceled is canceled
         try:
             execution = self.runtime.execute(path, args[0], identity=None, caller="scheduler")
             error = execution.error
         except (FunctionNotFound, WrongFunctionKind) as gone:
             error = gone
+        finally:
+            running_job.reset(token)
         state = {"kind": "success"} if error is None else {"kind": "failed", "error": error_text(error)}
-        self._settle(job_id, "inProgress", state)
+        self._settle(job_id, "inProgress", state)  # canceled while it ran: it stays canceled
 
     def _settle(self, job_id: str, expected: str, state: dict, completed: bool = True) -> bool:
         """Commit `state` for the job if it is still in state `expected`; whether it was."""
@@ -350,8 +374,11 @@ class SchedulerCtx:
     runAfter, runAt = run_after, run_at
 
     def _schedule(self, delay_or_when: Any, fn: Any, args: Any, *, at: bool) -> Any:
-        row = self._service.job_for(delay_or_when, fn, args, at=at)  # checked before anything is written
-        return self._write(lambda txn: txn.insert(TABLE, row, system=True))
+        service = self._service
+        row = service.job_for(delay_or_when, fn, args, at=at)  # checked before anything is written
+        # Under whose scheduled action: a mutation's transaction says; an action's context does.
+        parent = self._txn.scheduled_by if self._txn is not None else running_job.get()
+        return self._write(lambda txn: service.insert_in(txn, row, parent))
 
     def _write(self, step: Any) -> Any:
         if self._txn is not None:  # a mutation: part of its transaction
