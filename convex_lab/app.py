@@ -573,8 +573,10 @@ class App:
         declared are removed, the directory's routes are replaced by those `http.py` defines now
         (routes defined on `app.http` directly stay, unless `http.py` defines the same path and
         method), the crons it defined are replaced by those `crons.py` defines now (one defined
-        with the same spec keeps its state), and the data stays. All or nothing: if a module fails to import, `http.py` sets
-        no router, or the schema does not fit the data, nothing changes.
+        with the same spec keeps its state), and the data stays. All or nothing: if a module fails to
+        import, `http.py` sets no router, `crons.py` names a function that the load would not leave
+        registered (or a query), or the schema does not fit the data, nothing changes: functions,
+        routes, schema and crons stay as they were.
 
         Args:
             directory: The functions directory.
@@ -587,26 +589,32 @@ class App:
             SchemaValidationError: Stored documents do not match `schema.py`'s schema.
             TypeError: `schema.py`'s `schema` is not a `define_schema(...)`, `http.py`'s
                 `http` is not an `http_router()`, or `crons.py`'s `crons` is not a `cron_jobs()`.
-            InvalidScheduledFunction: A cron names a function that does not exist or is a query.
+            InvalidScheduledFunction: A cron of `crons.py` names a function that does not exist
+                (among the directory's and the other registered functions) or is a query; the
+                message names `crons.py` and the cron.
             Exception: Whatever a module raised while importing (its note names the file).
         """
         loaded = read_directory(directory)
         if loaded.has_schema:
             if loaded.schema is not None and not isinstance(loaded.schema, SchemaDefinition):
                 raise TypeError(f"schema.py's `schema` must be a define_schema(...), got {type(loaded.schema).__name__}.")
+        removed = self._loaded_functions.get(loaded.directory, set()) - set(loaded.functions)
+        # crons.py is checked against the functions as they will be before anything changes.
+        crons = self.crons.check_directory_crons(loaded.directory, loaded.crons, loaded.functions, removed)
+        if loaded.has_schema:
             self.set_schema(loaded.schema)
         for path, spec in loaded.functions.items():
             module, _, name = path.partition(":")
             self._runtime.register(spec.kind, spec.internal, spec.handler, args=spec.args,
                                    returns=spec.returns, name=name, module=module)
             spec.path = path
-        for path in self._loaded_functions.get(loaded.directory, set()) - set(loaded.functions):
+        for path in removed:
             self._runtime.unregister(path)
         self._loaded_functions[loaded.directory] = set(loaded.functions)
         routes = loaded.http.routes if loaded.http is not None else []
         self.http._replace(self._loaded_routes.get(loaded.directory, []), routes)
         self._loaded_routes[loaded.directory] = routes
-        self.crons.load_directory_crons(loaded.directory, loaded.crons)
+        self.crons.load_directory_crons(loaded.directory, crons)
         return sorted(loaded.functions)
 
     @property

@@ -200,6 +200,39 @@ def test_dev_reloads_http_py(project):
         dev.wait(timeout=30)
 
 
+@pytest.mark.slow
+def test_dev_refuses_a_bad_crons_py_and_keeps_what_it_had(project):
+    import signal
+
+    (project / "crons.py").write_text(textwrap.dedent("""
+        from convex_lab import cron_jobs
+
+        crons = cron_jobs()
+        crons.daily("nightly", "messages:send", hour_utc=3, args={"room": "a", "body": "nightly"})
+    """))
+    dev = subprocess.Popen([sys.executable, "-m", "convex_lab.cli", "dev", str(project)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = Lines(dev.stdout), Lines(dev.stderr)
+    try:
+        out.until("reload on save")
+        # A new function, and a crons.py naming one that does not exist: the reload is refused whole.
+        source = (project / "messages.py").read_text()
+        (project / "messages.py").write_text(source + "\n@query\ndef rooms(ctx):\n    return ['a']\n")
+        (project / "crons.py").write_text(textwrap.dedent("""
+            from convex_lab import cron_jobs
+
+            crons = cron_jobs()
+            crons.daily("nightly", "messages:sned", hour_utc=3)
+        """))
+        line = err.until("does not exist")
+        assert "InvalidScheduledFunction" in line and "crons.py: cron 'nightly'" in line
+        assert main(["run", "--dir", str(project), "messages:rooms"]) == 1  # not registered
+        assert main(["run", "--dir", str(project), "messages:count"]) == 0
+    finally:
+        dev.send_signal(signal.SIGINT)
+        dev.wait(timeout=30)
+
+
 GREET = """
 from convex_lab import query
 

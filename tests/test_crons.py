@@ -273,6 +273,76 @@ def test_crons_py_in_a_functions_directory_with_reload(tmp_path):
             app.load_functions(fns)
 
 
+BAD_CRONS = {
+    "a function that does not exist": ("crons.interval('bad', 'jobs:nope', minutes=1)",
+                                       InvalidScheduledFunction, "does not exist"),
+    "a query": ("crons.interval('bad', 'jobs:count', minutes=1)", InvalidScheduledFunction,
+                "jobs:count is a query"),
+    "a function this load removes": ("crons.interval('bad', 'jobs:old', minutes=1)",
+                                     InvalidScheduledFunction, "no longer declared"),
+    "args that are not a dict": ("crons.interval('bad', 'jobs:tick', minutes=1, args=[1])", TypeError,
+                                 "must be a dict"),
+}
+
+
+@pytest.mark.parametrize("kind", ["memory", "file"])
+@pytest.mark.parametrize("case", list(BAD_CRONS))
+def test_a_bad_crons_py_leaves_functions_routes_schema_and_crons_as_they_were(tmp_path, kind, case):
+    fns = tmp_path / "convex"
+    fns.mkdir()
+    jobs = textwrap.dedent('''
+        from convex_lab import mutation, query
+
+        @mutation
+        def tick(ctx, label="tick"):
+            ctx.db.insert("ticks", {"label": label})
+
+        @query
+        def count(ctx):
+            return len(ctx.db.query("ticks").collect())
+    ''')
+    (fns / "jobs.py").write_text(jobs + "\n@mutation\ndef old(ctx):\n    pass\n")
+    (fns / "schema.py").write_text("from convex_lab import define_schema, define_table, v\n"
+                                   "schema = define_schema({'ticks': define_table({'label': v.string()})})\n")
+    (fns / "http.py").write_text("from convex_lab import Response, http_router\nhttp = http_router()\n"
+                                 "http.route(path='/a', method='GET', handler=lambda ctx, request: Response('a'))\n")
+    (fns / "crons.py").write_text("from convex_lab import cron_jobs\ncrons = cron_jobs()\n"
+                                  "crons.interval('good', 'jobs:old', minutes=1)\n")
+    clock = ManualClock(START)
+    app = App(clock=clock) if kind == "memory" else App(tmp_path / "lab.duckdb", clock=clock)
+    try:
+        app.load_functions(fns)
+        clock.advance(minutes=1)
+
+        def state():
+            return (sorted(app.functions), [(r.method, r.pattern) for r in app.http.routes], repr(app.schema),
+                    app.crons.list(), app.table("ticks").df().to_dict("records") if len(app.table("ticks")) else [])
+
+        before = state()
+        # Every part of the directory changes, and crons.py is bad: nothing changes at all.
+        line, error, text = BAD_CRONS[case]
+        (fns / "jobs.py").write_text(jobs + "\n@mutation\ndef new(ctx):\n    pass\n")
+        (fns / "schema.py").write_text("from convex_lab import define_schema, define_table, v\n"
+                                       "schema = define_schema({'ticks': define_table({'label': v.any()})})\n")
+        (fns / "http.py").write_text("from convex_lab import Response, http_router\nhttp = http_router()\n"
+                                     "http.route(path='/b', method='GET', handler=lambda ctx, request: Response('b'))\n")
+        (fns / "crons.py").write_text("from convex_lab import cron_jobs\ncrons = cron_jobs()\n"
+                                      "crons.interval('fresh', 'jobs:new', minutes=1)\n" + line + "\n")
+        with pytest.raises(error, match=text) as raised:
+            app.load_functions(fns)
+        assert f"{fns / 'crons.py'}: cron 'bad': " in str(raised.value)
+        assert state() == before
+        clock.advance(minutes=2)  # the crons as before go on
+        assert len(app.table("ticks")) == 0 and app.crons.list()[0]["lastRun"] == T0 + 3 * MINUTE
+        # Fixed, the directory loads, and the crons.py cron can name a function new in this load.
+        (fns / "crons.py").write_text("from convex_lab import cron_jobs\ncrons = cron_jobs()\n"
+                                      "crons.interval('fresh', 'jobs:new', minutes=1)\n")
+        assert "jobs:new" in app.load_functions(fns)
+        assert [c["name"] for c in app.crons.list()] == ["fresh"] and "jobs:old" not in app.functions
+    finally:
+        app.close()
+
+
 def test_real_timers_run_a_cron():
     with App() as app:
         done = threading.Event()

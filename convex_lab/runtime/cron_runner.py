@@ -21,10 +21,13 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConvexSystemError, FunctionNotFound, WrongFunctionKind
+from pathlib import Path
+
+from ..errors import ConvexSystemError, FunctionNotFound, InvalidScheduledFunction, WrongFunctionKind
 from ..values import check_value_limits, convex_value
 from .clock import Clock
 from .crons import CronDef, CronDefinitions, CronJobs, first_run, next_after_run
+from .registry import FunctionHandle, FunctionSpec, normalize_path
 from .timers import TimerService
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -116,17 +119,60 @@ class Crons(CronDefinitions, TimerService):
 
     def _resolve(self, definition: CronDef) -> CronDef:
         target = self._scheduler.target(definition.function)
-        args = definition.args if definition.args is not None else {}
-        if type(args) is not dict:
-            raise TypeError(f"The arguments of cron {definition.name!r} must be a dict, got {type(args).__name__}.")
-        args = convex_value(args)
-        check_value_limits(args)
-        return CronDef(definition.name, definition.schedule, target.path, args)
+        return CronDef(definition.name, definition.schedule, target.path, _cron_args(definition))
 
-    def load_directory_crons(self, directory: Any, jobs: CronJobs | None) -> None:
-        """Install what a functions directory's `crons.py` defines now, removing the crons it
-        defined last time and no longer does."""
-        definitions = list(jobs.definitions.values()) if jobs is not None else []
+    def check_directory_crons(self, directory: Any, jobs: CronJobs | None, functions: dict[str, Any],
+                              removed: set[str]) -> list[CronDef]:
+        """The definitions of a functions directory's `crons.py`, checked before the directory's
+        load changes anything: each cron's function must be a mutation or action among the
+        directory's `functions` (path → FunctionSpec, about to be registered) or the registered
+        ones other than `removed` (about to be unregistered), and its args a dict of Convex
+        values. Returns them with their function as a path, for `load_directory_crons`.
+
+        Raises:
+            InvalidScheduledFunction: A cron names no such function, or a query (the message
+                names crons.py and the cron).
+            TypeError / ValueError: A cron's args are not a dict of Convex values.
+        """
+        if jobs is None:
+            return []
+        where = Path(directory) / "crons.py" if directory is not None else "crons.py"
+        checked = []
+        for d in jobs.definitions.values():
+            try:
+                path, kind = self._target_in(d.function, functions, removed)
+                if kind not in ("mutation", "action"):
+                    raise InvalidScheduledFunction(
+                        f"{path} is a {kind}: only mutations and actions can be scheduled.")
+                args = _cron_args(d)
+            except (InvalidScheduledFunction, TypeError, ValueError) as exc:
+                raise type(exc)(f"{where}: cron {d.name!r}: {exc}") from None
+            checked.append(CronDef(d.name, d.schedule, path, args))
+        return checked
+
+    def _target_in(self, fn: Any, functions: dict[str, Any], removed: set[str]) -> tuple[str, str]:
+        """(path, kind) of the function `fn` names once a directory's load is done."""
+        if isinstance(fn, FunctionSpec):
+            for path, spec in functions.items():
+                if spec is fn:
+                    return path, spec.kind
+        elif isinstance(fn, (str, FunctionHandle)):
+            path = normalize_path(fn if isinstance(fn, str) else fn.path)
+            if path in functions:
+                return path, functions[path].kind
+        try:
+            definition = self.runtime.resolve(fn)
+        except FunctionNotFound as missing:
+            raise InvalidScheduledFunction(f"Cannot schedule a function that does not exist. {missing}") from None
+        if definition.path in removed:
+            raise InvalidScheduledFunction(
+                f"Cannot schedule a function that does not exist: {definition.path} is no longer declared "
+                "in the functions directory.")
+        return definition.path, definition.kind
+
+    def load_directory_crons(self, directory: Any, definitions: list[CronDef]) -> None:
+        """Install what a functions directory's `crons.py` defines now (`check_directory_crons`'
+        result), removing the crons it defined last time and no longer does."""
         names = {d.name for d in definitions}
         self._install(definitions, self._installed.get(directory, set()) - names)
         self._installed[directory] = names
@@ -290,6 +336,16 @@ class Crons(CronDefinitions, TimerService):
             if row["name"] == name:
                 return row
         return None
+
+
+def _cron_args(definition: CronDef) -> Any:
+    """A cron's args, checked as Convex checks them: a dict of Convex values within the limits."""
+    args = definition.args if definition.args is not None else {}
+    if type(args) is not dict:
+        raise TypeError(f"The arguments of cron {definition.name!r} must be a dict, got {type(args).__name__}.")
+    args = convex_value(args)
+    check_value_limits(args)
+    return args
 
 
 def _iso(ms: float) -> str:
