@@ -343,3 +343,127 @@ def test_real_sigint_at_random_moments(tmp_path):
         assert r["failures"] == 0, r["problems"]
         assert r["trials"] == 8
     assert sum(r["outcomes"].get("interrupted", 0) for r in results) > 0
+
+
+# -- the crons' own writes -------------------------------------------------------------------------
+
+
+def _cron_trial(operation: str, target: tuple[str, int] | None) -> tuple[Outcome | None, list[str]]:
+    """A fresh app with a cron "old"; `operation` ("define" a cron "new", or "remove" "old") runs
+    with a Ctrl-C at `target` (None: recorded, not interrupted). The cron rows and the crons the
+    App runs must agree: both changed or neither."""
+    from convex_lab import ManualClock
+
+    app = App(clock=ManualClock("2025-01-01T00:00:00Z"))
+    problems: list[str] = []
+    try:
+        @app.mutation
+        def tick(ctx, label):
+            ctx.db.insert("ticks", {"label": label})
+
+        app.crons.interval("old", tick, minutes=1, args={"label": "old"})
+        app.clock.advance()  # its first run
+
+        def operate():
+            if operation == "define":
+                app.crons.interval("new", tick, minutes=1, args={"label": "new"})
+            else:
+                app.crons.remove("old")
+
+        if target is None:
+            recorder = Injector(record=True)
+            recorder.run(operate)
+            return None, [str(p) for p in distinct_lines(recorder.points)]  # type: ignore[misc]
+        outcome = call_with_interrupt(operate, target)
+        where = f"{outcome.kind} at {outcome.where}"
+        try:
+            interrupts._check()
+        except AssertionError as exc:
+            problems.append(f"{where}: a Ctrl-C section was left open ({exc})")
+        rows = {row["name"] for row in app._db.store.tables["_cron_jobs"].docs.values()}
+        defined = {c["name"] for c in app.crons.list()}
+        if rows != defined:
+            problems.append(f"{where}: the rows {sorted(rows)} and the crons defined {sorted(defined)} differ")
+        changed = rows != {"old"}
+        if outcome.kind in ("returned", "committed") and not changed:
+            problems.append(f"{where}: the call {outcome.kind} but nothing changed")
+        if outcome.kind == "interrupted" and changed:
+            problems.append(f"{where}: KeyboardInterrupt (nothing applied) but the crons changed")
+        app.clock.advance(minutes=1)  # every cron defined runs (at once and a minute later)
+        ticks = app._db.store.tables.get("ticks")
+        labels = sorted(d["label"] for d in ticks.docs.values()) if ticks is not None else []
+        expected = sorted(["old"] * (1 + ("old" in rows)) + ["new"] * 2 * ("new" in rows))
+        if labels != expected:
+            problems.append(f"{where}: the crons ran {labels}, expected {expected}")
+        return outcome, problems
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize("operation", ["define", "remove"])
+def test_interrupting_a_cron_definition_changes_its_row_and_its_run_together(operation):
+    _, recorded = _cron_trial(operation, None)
+    lines = [tuple(eval(p)) for p in recorded]  # (file, line) pairs, as recorded
+    report = Report(points=len(lines))
+    for target in lines[::3]:
+        outcome, problems = _cron_trial(operation, target)
+        report.trials += 1
+        report.outcomes[outcome.kind] = report.outcomes.get(outcome.kind, 0) + 1
+        report.failures += problems
+    assert "interrupted" in report.outcomes or "committed" in report.outcomes
+    assert report.failures == [], "\n".join(report.failures[:20])
+
+
+def test_interrupting_a_manual_clock_leaves_the_timers_working():
+    """Ctrl-C while `clock.advance` wakes and waits for the services: the next advance still runs
+    what is due and returns (a wake counted but never queued would leave it waiting)."""
+    from convex_lab import ManualClock
+
+    def trial(target: tuple[str, int] | None) -> tuple[Outcome | None, list, list[str]]:
+        clock = ManualClock("2025-01-01T00:00:00Z")
+        app = App(clock=clock)
+        try:
+            @app.mutation
+            def tick(ctx):
+                ctx.db.insert("ticks", {})
+
+            @app.mutation
+            def later(ctx):
+                ctx.scheduler.run_after(90_000, tick)
+
+            app.crons.interval("every minute", tick, minutes=1)
+            later()
+            clock.advance()
+            if target is None:
+                recorder = Injector(record=True)
+                recorder.run(lambda: clock.advance(minutes=1))
+                return None, distinct_lines(recorder.points), []
+            outcome = call_with_interrupt(lambda: clock.advance(minutes=1), target)
+            problems = []
+            try:
+                interrupts._check()
+            except AssertionError as exc:
+                problems.append(f"{outcome.where}: a Ctrl-C section was left open ({exc})")
+            try:
+                clock.advance(minutes=2)  # due by now: the cron at 1, 2 (3) min and the job at 1.5 min
+            except TimeoutError as exc:
+                problems.append(f"{outcome.where}: the next advance did not finish: {exc}")
+            [cron] = app.crons.list()
+            if cron["nextRun"] <= clock.now_ms():
+                problems.append(f"{outcome.where}: the cron is overdue after advance()")
+            [job] = app._db.store.tables["_scheduled_functions"].docs.values()
+            if job["state"]["kind"] != "success":
+                problems.append(f"{outcome.where}: the job due is {job['state']['kind']}")
+            return outcome, [], problems
+        finally:
+            app.close()
+
+    _, lines, _ = trial(None)
+    kinds: dict[str, int] = {}
+    failures: list[str] = []
+    for target in lines[::3]:
+        outcome, _, problems = trial(target)
+        kinds[outcome.kind] = kinds.get(outcome.kind, 0) + 1
+        failures += problems
+    assert kinds.get("interrupted", 0) + kinds.get("around", 0) > 0
+    assert failures == [], "\n".join(failures[:20])

@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from pathlib import Path
 
-from ..errors import ConvexSystemError, FunctionNotFound, InvalidScheduledFunction, WrongFunctionKind
+from ..interrupts import DEFERRED
+from ..errors import (
+    ConvexSystemError,
+    FunctionNotFound,
+    InterruptedAfterCommit,
+    InvalidScheduledFunction,
+    WrongFunctionKind,
+)
 from ..values import check_value_limits, convex_value
 from .clock import Clock
 from .crons import CronDef, CronDefinitions, CronJobs, first_run, next_after_run
@@ -109,13 +116,32 @@ class Crons(CronDefinitions, TimerService):
                 if name in rows:
                     txn.delete(rows[name]["_id"], system=True)
 
-        with self._lock:
-            self.database.run_mutation(write)
+        def apply() -> None:
             for name in removed:
                 self._defs.pop(name, None)
             for d in resolved:
                 self._defs[d.name] = d
-        self.wake()
+
+        self._commit(write, apply)
+
+    def _commit(self, write: Any, apply: Any = None) -> None:
+        """Commit `write`, then `apply()` (this session's definitions) and wake the service, as
+        one step for Ctrl-C (a cell defining or pausing a cron): the rows never change without
+        the definitions (the cron would be missing from `list()` and never run until its cell
+        ran again) nor without a wake. A Ctrl-C that came meanwhile is delivered afterwards, as
+        `InterruptedAfterCommit` (a plain `KeyboardInterrupt` means nothing changed)."""
+        applied: list = []
+        try:
+            with DEFERRED, self._lock:
+                commit = self.database.run_mutation(write)[2]
+                if apply is not None:
+                    apply()
+                applied.append(commit.ts if commit is not None else None)
+                self.wake()
+        except KeyboardInterrupt:
+            if not applied:
+                raise
+            raise InterruptedAfterCommit(None, applied[0], "The change of the crons") from None
 
     def _resolve(self, definition: CronDef) -> CronDef:
         target = self._scheduler.target(definition.function)
@@ -219,8 +245,7 @@ class Crons(CronDefinitions, TimerService):
                             fields["nextRun"] = first_run(row["schedule"], row["name"], now)
                         txn.patch(row["_id"], fields, system=True)
 
-            self.database.run_mutation(write)
-        self.wake()
+            self._commit(write)
 
     def list(self) -> list[dict]:
         """The crons defined, sorted by name: one dict each with `name`, `schedule` (Convex's

@@ -18,6 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
+from ..interrupts import DEFERRED
 from .clock import Clock
 from .loop import on_runtime_thread, runtime_loop
 
@@ -47,11 +48,14 @@ class TimerService:
     # -- any thread ---------------------------------------------------------------------------
     def wake(self) -> None:
         """Look again (soon, on the runtime loop) for work that is due."""
-        with self._state:
+        # One step for Ctrl-C (the notebook's thread wakes services: defining a cron, moving a
+        # ManualClock): a wake counted but never queued would leave `settle` waiting for a pump
+        # that never comes.
+        with DEFERRED, self._state:
             if self._closed:
                 return
             self._wakes += 1
-        self._loop.call_soon_threadsafe(self._pump)
+            self._loop.call_soon_threadsafe(self._pump)
 
     def settle(self, timeout: float) -> None:
         """Wait until every wake so far was looked at and no work is running.
