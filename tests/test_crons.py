@@ -3,6 +3,7 @@ no overlap, skipped runs, pause/resume, functions directories."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import textwrap
 import threading
@@ -208,22 +209,33 @@ def test_state_survives_reopening_and_missed_runs_are_skipped_and_logged(tmp_pat
         assert hourly["nextRun"] == T0 + 7 * HOUR and hourly["lastRun"] == T0 + 6.5 * HOUR
 
 
-def test_a_running_action_cut_off_by_closing_is_not_run_again(tmp_path):
+@pytest.mark.parametrize("flavour", ["def", "async def"])
+def test_a_running_action_cut_off_by_closing_is_not_run_again(tmp_path, flavour):
     clock = ManualClock(START)
     path = tmp_path / "lab.duckdb"
     started, release = threading.Event(), threading.Event()
     runs = []
     app = App(path, clock=clock)
 
-    @app.action
-    def slow(ctx):
-        runs.append(1)
-        started.set()
-        release.wait(30)
+    if flavour == "def":
+        @app.action
+        def slow(ctx):
+            runs.append(1)
+            started.set()
+            release.wait(30)
+    else:
+        @app.action
+        async def slow(ctx):
+            runs.append(1)
+            started.set()
+            await asyncio.to_thread(release.wait, 30)
 
     app.crons.interval("slow", slow, hours=1)
     assert started.wait(30)
-    app.close()
+    closing = threading.Thread(target=app.close)
+    closing.start()
+    closing.join(30)
+    assert not closing.is_alive()  # close() does not wait for the run
     release.set()
     with App(path, clock=clock) as reopened:
         reopened.action(slow)

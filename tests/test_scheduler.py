@@ -431,6 +431,61 @@ def test_an_action_cut_off_by_closing_is_failed_on_reopening_not_run_again(tmp_p
     assert runs == [1]
 
 
+@pytest.mark.parametrize("kind", ["memory", "file"])
+@pytest.mark.parametrize("flavour", ["def", "async def"])
+def test_closing_while_a_scheduled_action_runs_returns_and_the_next_open_fails_the_job(tmp_path, kind, flavour):
+    clock = ManualClock(START)
+    path = tmp_path / "lab.duckdb" if kind == "file" else None
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+    outcome = []
+    app = App(path, clock=clock)
+    add, later, jobs, bodies = define(app)
+
+    if flavour == "def":
+        @app.action
+        def slow(ctx):
+            started.set()
+            release.wait(30)
+            try:
+                ctx.run_mutation(add, {"body": "after closing"})
+            except Exception as exc:  # noqa: BLE001 - what the action meets on a closed App
+                outcome.append(type(exc).__name__)
+            finished.set()
+    else:
+        @app.action
+        async def slow(ctx):
+            started.set()
+            await asyncio.to_thread(release.wait, 30)
+            try:
+                await ctx.run_mutation(add, {"body": "after closing"})
+            except Exception as exc:  # noqa: BLE001
+                outcome.append(type(exc).__name__)
+            finished.set()
+
+    @app.mutation
+    def schedule(ctx):
+        return ctx.scheduler.run_after(0, slow)
+
+    job_id = schedule()
+    clock.advance(wait=False)
+    assert started.wait(30)
+    closing = threading.Thread(target=app.close)
+    closing.start()
+    closing.join(30)
+    assert not closing.is_alive()  # close() does not wait for the action
+    release.set()
+    assert finished.wait(30)
+    assert outcome == ["AppClosedError"]  # it ran on, and met the closed App
+    if kind == "file":
+        with App(path, clock=clock) as reopened:
+            add, later, jobs, bodies = define(reopened)
+            reopened.action(slow)
+            clock.advance(minutes=1)
+            job = reopened._db.store.tables["_scheduled_functions"].docs[job_id]
+            assert job["state"] == {"kind": "failed", "error": "Transient error while executing action"}
+            assert bodies() == []
+
+
 def test_closing_stops_the_timers(tmp_path):
     clock = ManualClock(START)
     app = App(clock=clock)
