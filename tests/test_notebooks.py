@@ -63,7 +63,7 @@ def test_notes_notebook_shows_each_platform_service(tmp_path):
     assert "(200, ['Buy film for the camera', 'Sunset from the roof'])" in texts  # Alice's token, over HTTP
     assert any(t.startswith("no token: 200 error Sign in to use your notes\nexpired token: (401, {'code': 'Unauthenticated'")
                for t in texts), texts
-    assert "'pending'" in texts and "'success'" in texts and "'canceled'" in texts
+    assert "'success'" in texts and "'canceled'" in texts  # the scheduled deletion, the cancelled one
     assert "['Buy film for the camera', 'Sunset from the roof']\n" in texts  # the reminder deleted itself
     assert "1.0" in texts  # the cron removed Bob's unused upload: one file left
     assert "paused: [True]\nresumed: [False]\n" in texts
