@@ -44,7 +44,7 @@ def served(tmp_path_factory):
             ' "expired": app.auth.dev_token("alice", expires_in=-60)}))')
         notebook.cells.append(extra)
         client.execute_cell(extra, len(notebook.cells) - 1)
-        tokens = json.loads("".join(o.get("text", "") for o in extra.outputs))
+        tokens = json.loads("".join(o.get("text", "") for o in extra.outputs if o.get("name") == "stdout"))
         yield url, tokens
 
 
